@@ -1,0 +1,168 @@
+# lra: Long Range Arena suite in C.
+#   make            build build/lra (CPU backend; CUDA too when nvcc is found)
+#   make test       install missing packages, build, run every CPU test
+#   make run        install, build, run the built-in demo experiment
+#   make test-cuda  CUDA vs CPU parity tests (needs a GPU)
+#   make deps       install missing Debian packages with apt-get
+# Knobs: CUDA=1 (require nvcc) NO_CUDA=1 NO_OMP=1 DEBUG=1 SAN=1 NATIVE=1
+# Never -ffast-math: NaN/Inf detection and the reference numerics depend on IEEE semantics.
+
+SHELL    := /bin/bash
+CC       ?= cc
+ARCH     := $(shell $(CC) -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+BLAS_DIR := /usr/lib/$(ARCH)/openblas-openmp
+BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
+
+# ---- build flavour -------------------------------------------------------------
+BUILD    := build
+OPT      := -O2
+ifeq ($(DEBUG),1)
+  OPT    := -O0 -g
+endif
+ifeq ($(SAN),1)
+  BUILD  := build-san
+  OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN  := -fsanitize=address,undefined
+  NO_CUDA := 1
+endif
+ifeq ($(NATIVE),1)
+  OPT    += -march=native
+endif
+
+CFLAGS   := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) -MMD -MP -I. -I$(BLAS_INC)
+LDLIBS   := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lfftw3f -lfftw3 -lyaml -lsqlite3 -lpng -lz -lpthread -lm
+
+ifneq ($(NO_OMP),1)
+  CFLAGS += -fopenmp
+  LDLIBS += -fopenmp
+  $(info ✓ OpenMP)
+else
+  CFLAGS += -Wno-unknown-pragmas
+  $(info ✗ OpenMP (NO_OMP=1))
+endif
+
+# ---- CUDA (optional) ---------------------------------------------------------
+NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifeq ($(NO_CUDA),1)
+  USE_CUDA :=
+  $(info ✗ CUDA (NO_CUDA=1))
+else ifneq ($(and $(NVCC),$(wildcard backends/cuda/*.cu)),)
+  USE_CUDA := 1
+  $(info ✓ CUDA ($(NVCC)))
+else ifeq ($(CUDA),1)
+  $(error CUDA=1 but nvcc was not found: install the CUDA toolkit or put nvcc on PATH)
+else
+  USE_CUDA :=
+  $(info ✗ CUDA (nvcc not found; the binary will explain that --backend cuda is unavailable))
+endif
+CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCCFLAGS  := -O2 -std=c++17 -I. -Xcompiler -Wall,-Wextra -MMD -MP \
+              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcufft -lstdc++
+
+# ---- sources -----------------------------------------------------------------------
+# The numeric library: compiled twice, in float (what users run) and in
+# double (the gradient-check build of the tests).
+LIB_SRCS     := backends/core.c backends/backend.c $(wildcard backends/cpu/*.c)
+APP_SRCS     := $(wildcard harness/*.c) $(wildcard tasks/*.c)
+CUDA_SRCS    := $(wildcard backends/cuda/*.cu)
+TEST_SUPPORT := tests/t.c tests/check.c
+TEST_SRCS    := $(filter-out $(TEST_SUPPORT) tests/test_cuda.c,$(wildcard tests/*.c))
+TEST_NAMES   := $(basename $(notdir $(TEST_SRCS)))
+# tests of the tasks and the harness run in the float build only
+TEST64_NAMES := $(filter-out test_task%,$(TEST_NAMES))
+
+F32 := $(BUILD)/f32
+F64 := $(BUILD)/f64
+LIB32_OBJS  := $(LIB_SRCS:%.c=$(F32)/%.o)
+LIB64_OBJS  := $(LIB_SRCS:%.c=$(F64)/%.o)
+APP_OBJS    := $(APP_SRCS:%.c=$(F32)/%.o)
+TASK_OBJS   := $(patsubst %.c,$(F32)/%.o,$(wildcard tasks/*.c))
+CUDA_OBJS   := $(if $(USE_CUDA),$(CUDA_SRCS:%.cu=$(F32)/%.o))
+TESTS32     := $(TEST_NAMES:%=$(F32)/tests/%)
+TESTS64     := $(TEST64_NAMES:%=$(F64)/tests/%)
+ifdef USE_CUDA
+  CFLAGS32  := $(CFLAGS) -DLRA_HAVE_CUDA
+  LDLIBS32  := $(LDLIBS) $(CUDA_LIBS)
+else
+  CFLAGS32  := $(CFLAGS)
+  LDLIBS32  := $(LDLIBS)
+endif
+
+.PHONY: all deps test test-sanitize test-cuda run clean
+.SECONDARY:
+all: deps $(BUILD)/lra $(TESTS32) $(TESTS64)
+
+# ---- packages ------------------------------------------------------------------------
+DEB_PKGS := libfftw3-dev libopenblas-dev libopenblas-openmp-dev libyaml-dev libsqlite3-dev libpng-dev
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing missing packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || { echo "error: could not install:$$missing (run as root or with sudo)"; exit 1; }; \
+	fi
+
+# ---- build rules ----------------------------------------------------------------------
+# Objects depend on a stamp of the flags, so switching CUDA/OMP on or off rebuilds them.
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_NOW   := $(CC) $(CFLAGS32) | $(NVCC) $(NVCCFLAGS) | $(USE_CUDA)
+$(shell mkdir -p $(BUILD); echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+
+# V=1 shows the full commands
+Q := $(if $(filter 1,$(V)),,@)
+
+$(F32)/%.o: %.c $(FLAGS_STAMP) | deps
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS32) -c $< -o $@
+
+$(F64)/%.o: %.c $(FLAGS_STAMP) | deps
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC64  $<")
+	$(Q)$(CC) $(CFLAGS) -DLRA_F64 -c $< -o $@
+
+$(F32)/%.o: %.cu $(FLAGS_STAMP) | deps
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC  $<")
+	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/lra: $(APP_OBJS) $(LIB32_OBJS) $(CUDA_OBJS)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $^ -o $@ $(LDSAN) $(LDLIBS32)
+
+$(F32)/tests/%: $(F32)/tests/%.o $(TEST_SUPPORT:%.c=$(F32)/%.o) $(LIB32_OBJS) $(TASK_OBJS) $(CUDA_OBJS)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $^ -o $@ $(LDSAN) $(LDLIBS32)
+
+$(F64)/tests/%: $(F64)/tests/%.o $(TEST_SUPPORT:%.c=$(F64)/%.o) $(LIB64_OBJS)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $^ -o $@ $(LDSAN) $(LDLIBS)
+
+# ---- commands -----------------------------------------------------------------------
+test: all
+	@LRA=$(BUILD)/lra tests/run.sh $(TESTS32) $(TESTS64) tests/cli.sh
+
+test-sanitize:
+	$(MAKE) SAN=1 test
+
+ifdef USE_CUDA
+$(F32)/tests/test_cuda: $(F32)/tests/test_cuda.o $(TEST_SUPPORT:%.c=$(F32)/%.o) $(LIB32_OBJS) $(CUDA_OBJS)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $^ -o $@ $(LDLIBS32)
+test-cuda: all $(F32)/tests/test_cuda
+	@tests/run.sh $(F32)/tests/test_cuda
+else
+test-cuda:
+	@echo "test-cuda: CUDA is not built (nvcc not found or NO_CUDA=1)"; exit 1
+endif
+
+run: deps $(BUILD)/lra
+	$(BUILD)/lra demo
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,305 @@
+// backend.h: the compute interface. The only way models and the harness touch
+// tensor memory and math. One table of typed function pointers per backend
+// ("cpu", "cuda"), found by name; entries a backend lacks are NULL and are
+// reported by name (lra_backend_missing) before anything runs.
+//
+// Conventions for every op
+// - Pointers are backend memory (device pointers for CUDA): never dereference
+//   them on the host; move data only through upload/download.
+// - Tensors are contiguous, row-major, PyTorch dimension order; the shape of
+//   each pointer is written beside it, e.g. // (B, L, D).
+// - Outputs come first, then inputs, then sizes (llm.c order).
+// - Forward ops overwrite their outputs (=).
+// - Backward ops ACCUMULATE (+=) into every gradient they write, for inputs and
+//   parameters alike, so residual branches and shared weights add up; callers
+//   zero gradient buffers once per step. A NULL gradient pointer means "not
+//   wanted" and is skipped.
+// - Complex numbers are stored interleaved (re, im) as two lra_real; a shape
+//   written (.., N)c holds N complex numbers = 2N reals. The gradient of a
+//   real loss w.r.t. a complex z is stored as dl/dRe z + i dl/dIm z (PyTorch's
+//   convention, models.md section 0.1).
+// - Sizes are int64_t where a product of dimensions can pass 2^31.
+//
+// The api_version is bumped when fields are appended; fields are never
+// reordered or removed.
+#ifndef LRA_BACKEND_H
+#define LRA_BACKEND_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LRA_BACKEND_API_VERSION 1
+
+typedef struct lra_backend lra_backend;
+
+// activation functions for act_fwd / act_bwd
+typedef enum {
+    LRA_ACT_IDENTITY = 0,
+    LRA_ACT_RELU,
+    LRA_ACT_GELU_TANH,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), JAX default
+    LRA_ACT_GELU_ERF,   // 0.5 x (1 + erf(x / sqrt(2))), PyTorch nn.GELU default
+    LRA_ACT_SILU,       // x sigmoid(x)
+    LRA_ACT_SIGMOID,
+    LRA_ACT_SOFTPLUS,   // log(1 + exp(x)), computed stably
+    LRA_ACT_TANH,
+    LRA_ACT_COUNT
+} lra_act;
+extern const char *const lra_act_names[LRA_ACT_COUNT];
+
+// long convolution layouts for fftconv_fwd / fftconv_bwd
+typedef enum {
+    // k (H, L): y[t] = sum_{j<=t} k[j] u[t-j]
+    LRA_CONV_CAUSAL = 0,
+    // k (H, 2, L) = (k_fwd, k_bwd), the bidirectional S4 layout (models.md 0.2):
+    // y[t] = sum_{j<=t} k_fwd[j] u[t-j] + sum_{i>=0} k_bwd[i] u[t+1+i]
+    // (lag 0 is counted once, by k_fwd).
+    LRA_CONV_BIDIRECTIONAL,
+    LRA_CONV_COUNT
+} lra_conv_mode;
+
+// flags for scan_fwd / scan_bwd
+enum {
+    LRA_SCAN_REVERSE        = 1, // run t = L-1 .. 0: x_t = a_t x_{t+1} + b_t
+    LRA_SCAN_TIME_INVARIANT = 2, // a has shape (N)c instead of (B, L, N)c
+};
+
+// one AdamW parameter group: a contiguous range of the flat parameter buffer
+typedef struct {
+    int64_t offset;        // first element of the group
+    int64_t count;         // number of elements
+    float   lr;            // learning rate for this step (schedule applied)
+    float   weight_decay;  // decoupled weight decay (0 for SSM and no-decay groups)
+} lra_param_group;
+
+typedef struct {
+    int64_t bytes_in_use;   // backend allocations live now
+    int64_t bytes_peak;     // most bytes_in_use since init or reset_peak
+    int64_t host_rss_peak;  // process peak resident set (CPU backend), else 0
+} lra_mem_stats;
+
+struct lra_backend {
+    int         api_version;  // LRA_BACKEND_API_VERSION the table was built for
+    const char *name;         // "cpu", "cuda"
+    char        device[128];  // e.g. "AMD EPYC 9R14 (2 threads)", "NVIDIA H100 80GB HBM3"
+    int         n_threads;    // CPU worker threads (OpenMP); 0 for GPU backends
+    void       *ctx;          // backend-private state (plan caches, counters, handles)
+
+    // ---- lifetime ---------------------------------------------------------
+    void (*free_backend)(lra_backend *be);  // releases ctx and the table itself
+
+    // ---- memory -----------------------------------------------------------
+    // Returns NULL and fills err when out of memory. Memory is 64-byte aligned.
+    void *(*alloc)(lra_backend *be, size_t bytes, lra_err *err);
+    void  (*free)(lra_backend *be, void *p);                     // p may be NULL
+    void  (*zero)(lra_backend *be, void *p, size_t bytes);
+    void  (*upload)(lra_backend *be, void *dst, const void *src_host, size_t bytes);
+    void  (*download)(lra_backend *be, void *dst_host, const void *src, size_t bytes);
+    void  (*copy)(lra_backend *be, void *dst, const void *src, size_t bytes);
+    void  (*sync)(lra_backend *be);                               // wait for queued work
+    void  (*mem_stats)(lra_backend *be, lra_mem_stats *out);
+    void  (*mem_reset_peak)(lra_backend *be);
+
+    // ---- elementwise and reductions ----------------------------------------
+    void (*fill)(lra_backend *be, lra_real *x, lra_real value, int64_t n);
+    // y = alpha x + beta y
+    void (*axpby)(lra_backend *be, lra_real *y, lra_real alpha, const lra_real *x, lra_real beta, int64_t n);
+    // out = a + b, out = a * b (out may alias a or b)
+    void (*add)(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
+    void (*mul)(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
+    // out (R, C) = inp (R, C) * v (C) broadcast over rows (D skip, gates, scales)
+    void (*mul_cols)(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C);
+    // dinp += dout * v; dv += sum_r dout * inp   (backward of mul_cols)
+    void (*mul_cols_bwd)(lra_backend *be, lra_real *dinp, lra_real *dv, const lra_real *dout,
+                         const lra_real *inp, const lra_real *v, int64_t R, int C);
+    // out (C) += sum over rows of inp (R, C)  (bias gradient, column sums)
+    void (*sum_rows)(lra_backend *be, lra_real *out, const lra_real *inp, int64_t R, int C);
+    // sum x and sum x^2, accumulated in double, returned on the host
+    double (*sum)(lra_backend *be, const lra_real *x, int64_t n);
+    double (*sumsq)(lra_backend *be, const lra_real *x, int64_t n);
+    // out[a][c][b][d] = inp[a][b][c][d] (A, Bd, Cd, Dd): head split/merge with
+    // Dd = head width, and (B, L, H) <-> (B, H, L) transposes with Dd = 1.
+    void (*permute_0213)(lra_backend *be, lra_real *out, const lra_real *inp,
+                         int64_t A, int64_t Bd, int64_t Cd, int64_t Dd);
+
+    // ---- dense ------------------------------------------------------------
+    // Row-major strided batched GEMM, for i < batch:
+    //   C_i (M, N) = alpha op(A_i) op(B_i) + beta C_i,  op(X) = X or X^T,
+    //   A_i = A + i strideA (op(A_i) is (M, K)), likewise B_i (K, N), C_i.
+    // lda/ldb/ldc are row strides of the stored (untransposed) matrices.
+    void (*gemm)(lra_backend *be, int transA, int transB, int M, int N, int K,
+                 lra_real alpha, const lra_real *A, int lda, int64_t strideA,
+                 const lra_real *B, int ldb, int64_t strideB,
+                 lra_real beta, lra_real *C, int ldc, int64_t strideC, int batch);
+    // out (R, C) += bias (C)
+    void (*bias_add)(lra_backend *be, lra_real *out, const lra_real *bias, int64_t R, int C);
+
+    // ---- long convolution along L via FFT ------------------------------------
+    // y (B, H, L) = k * u per channel (see lra_conv_mode for k's layout).
+    // Any L; transforms are zero-padded to a fast size >= 2L, so no wrap-around.
+    void (*fftconv_fwd)(lra_backend *be, lra_real *y, const lra_real *u, const lra_real *k,
+                        int B, int H, int L, lra_conv_mode mode);
+    // du (B, H, L) += dL/du, dk (H, L) or (H, 2, L) += dL/dk (summed over batch)
+    void (*fftconv_bwd)(lra_backend *be, lra_real *du, lra_real *dk, const lra_real *dy,
+                        const lra_real *u, const lra_real *k, int B, int H, int L, lra_conv_mode mode);
+
+    // ---- diagonal linear recurrence (models.md 0.3) ---------------------------
+    // x (B, L, N)c:  x_t = a_t * x_{t-1} + b_t  (complex, elementwise over N),
+    // x_{-1} = x0 (B, N)c or 0 when x0 is NULL. With LRA_SCAN_REVERSE time runs
+    // backwards (x_t = a_t x_{t+1} + b_t, x_L = x0). a is (B, L, N)c, or (N)c
+    // with LRA_SCAN_TIME_INVARIANT. b (B, L, N)c.
+    void (*scan_fwd)(lra_backend *be, lra_real *x, const lra_real *a, const lra_real *b,
+                     const lra_real *x0, int B, int L, int N, int flags);
+    // Adjoint scan (reverse of the forward direction): g_t = dx_t + conj(a_{t+1}) g_{t+1};
+    // db_t += g_t; da_t += conj(x_{t-1}) g_t (summed over B and t when time
+    // invariant); dx0 += conj(a_0) g_0. x is the forward output.
+    void (*scan_bwd)(lra_backend *be, lra_real *da, lra_real *db, lra_real *dx0,
+                     const lra_real *dx, const lra_real *x, const lra_real *a, const lra_real *x0,
+                     int B, int L, int N, int flags);
+
+    // ---- SSM kernel helpers -------------------------------------------------
+    // Vandermonde kernel of diagonal SSMs (S4D, models.md 3):
+    //   K (H, L): K[h][l] = Re sum_n c[h][n] exp(l w[h][n]),  c, w (H, N)c.
+    // The phase l Im(w) is reduced in double precision.
+    void (*vandermonde_fwd)(lra_backend *be, lra_real *K, const lra_real *c, const lra_real *w,
+                            int H, int N, int L);
+    // dc += sum_l dK[h][l] conj(exp(l w));  dw += sum_l dK[h][l] l conj(c exp(l w))
+    void (*vandermonde_bwd)(lra_backend *be, lra_real *dc, lra_real *dw, const lra_real *dK,
+                            const lra_real *c, const lra_real *w, int H, int N, int L);
+    // complex exp and product over n complex numbers (out may alias inputs)
+    void (*cexp)(lra_backend *be, lra_real *out, const lra_real *z, int64_t n);
+    // dz += conj(exp(z)) dout
+    void (*cexp_bwd)(lra_backend *be, lra_real *dz, const lra_real *dout, const lra_real *z, int64_t n);
+    void (*cmul)(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
+    // da += conj(b) dout; db += conj(a) dout
+    void (*cmul_bwd)(lra_backend *be, lra_real *da, lra_real *db, const lra_real *dout,
+                     const lra_real *a, const lra_real *b, int64_t n);
+
+    // ---- softmax attention ----------------------------------------------------
+    // out (B, NH, L, Dh) = softmax(scale q k^T + mask) v per head, q/k/v (B, NH, L, Dh).
+    // mask (B, L) uint8, 1 = real token, 0 = padding key (NULL: none); causal
+    // hides keys j > i. Saves lse (B, NH, L), the log-sum-exp of each score row,
+    // so that backward recomputes probabilities row block by row block: no
+    // (B, NH, L, L) buffer is ever allocated. Dropout with probability p on the
+    // probabilities, mask from (seed, b, h, i, j) through lra_rand_uniform. A
+    // row whose keys are all masked outputs 0.
+    void (*attention_fwd)(lra_backend *be, lra_real *out, lra_real *lse,
+                          const lra_real *q, const lra_real *k, const lra_real *v, const uint8_t *mask,
+                          int B, int NH, int L, int Dh, lra_real scale, int causal,
+                          lra_real dropout_p, uint64_t seed);
+    void (*attention_bwd)(lra_backend *be, lra_real *dq, lra_real *dk, lra_real *dv,
+                          const lra_real *dout, const lra_real *out, const lra_real *lse,
+                          const lra_real *q, const lra_real *k, const lra_real *v, const uint8_t *mask,
+                          int B, int NH, int L, int Dh, lra_real scale, int causal,
+                          lra_real dropout_p, uint64_t seed);
+
+    // ---- normalisation --------------------------------------------------------
+    // LayerNorm over the last dim: out (R, C) = (inp - mean) rstd w + b; saves
+    // mean, rstd (R). w, b (C) may be NULL (no affine).
+    void (*layernorm_fwd)(lra_backend *be, lra_real *out, lra_real *mean, lra_real *rstd,
+                          const lra_real *inp, const lra_real *w, const lra_real *b,
+                          int64_t R, int C, lra_real eps);
+    void (*layernorm_bwd)(lra_backend *be, lra_real *dinp, lra_real *dw, lra_real *db,
+                          const lra_real *dout, const lra_real *inp, const lra_real *w,
+                          const lra_real *mean, const lra_real *rstd, int64_t R, int C);
+    // BatchNorm per channel over R = B*L rows (padded positions included, as
+    // the references do). training: normalise with batch statistics (biased
+    // variance), save mean, rstd (C) and update running_mean/var (C) as
+    // running = (1 - momentum) running + momentum batch, with the unbiased batch
+    // variance when unbiased_running (PyTorch) or the biased one (Flax).
+    // Eval: normalise with the running statistics (mean, rstd still written).
+    void (*batchnorm_fwd)(lra_backend *be, lra_real *out, lra_real *mean, lra_real *rstd,
+                          lra_real *running_mean, lra_real *running_var,
+                          const lra_real *inp, const lra_real *w, const lra_real *b,
+                          int64_t R, int C, lra_real eps, lra_real momentum,
+                          int unbiased_running, int training);
+    void (*batchnorm_bwd)(lra_backend *be, lra_real *dinp, lra_real *dw, lra_real *db,
+                          const lra_real *dout, const lra_real *inp, const lra_real *w,
+                          const lra_real *mean, const lra_real *rstd, int64_t R, int C, int training);
+    // ScaleNorm (MEGA): out (R, C) = g inp / sqrt(mean(inp^2) + eps), g a scalar
+    // parameter (1 value); saves rstd (R) = 1/sqrt(mean(inp^2) + eps).
+    void (*scalenorm_fwd)(lra_backend *be, lra_real *out, lra_real *rstd,
+                          const lra_real *inp, const lra_real *g, int64_t R, int C, lra_real eps);
+    void (*scalenorm_bwd)(lra_backend *be, lra_real *dinp, lra_real *dg, const lra_real *dout,
+                          const lra_real *inp, const lra_real *g, const lra_real *rstd, int64_t R, int C);
+
+    // ---- activations ----------------------------------------------------------
+    void (*act_fwd)(lra_backend *be, lra_real *out, const lra_real *inp, int64_t n, lra_act act);
+    void (*act_bwd)(lra_backend *be, lra_real *dinp, const lra_real *dout, const lra_real *inp,
+                    int64_t n, lra_act act);
+    // GLU over the last dim: inp (R, 2C) = [a | g], out (R, C) = a * sigmoid(g)
+    void (*glu_fwd)(lra_backend *be, lra_real *out, const lra_real *inp, int64_t R, int C);
+    void (*glu_bwd)(lra_backend *be, lra_real *dinp, const lra_real *dout, const lra_real *inp,
+                    int64_t R, int C);
+    // Inverted dropout on x viewed as (A, M, C): keep with probability 1-p and
+    // scale by 1/(1-p). The mask of element (a, m, c) is
+    // lra_rand_uniform(seed, a*C + c) >= p when tied (one mask per (a, c), shared
+    // over M: S4's DropoutNd, S5/LRU broadcast dropout), else
+    // lra_rand_uniform(seed, (a*M + m)*C + c) >= p. out may alias inp. The
+    // backward regenerates the mask: nothing is stored.
+    void (*dropout_fwd)(lra_backend *be, lra_real *out, const lra_real *inp,
+                        int64_t A, int64_t M, int64_t C, lra_real p, uint64_t seed, int tied);
+    void (*dropout_bwd)(lra_backend *be, lra_real *dinp, const lra_real *dout,
+                        int64_t A, int64_t M, int64_t C, lra_real p, uint64_t seed, int tied);
+
+    // ---- embedding, pooling, loss -------------------------------------------
+    // out (n, C) = table[tokens[i]] (V, C); tokens outside [0, V) are an error
+    // the caller checks on the host (tasks validate their data).
+    void (*embedding_fwd)(lra_backend *be, lra_real *out, const int32_t *tokens,
+                          const lra_real *table, int64_t n, int C);
+    void (*embedding_bwd)(lra_backend *be, lra_real *dtable, const lra_real *dout,
+                          const int32_t *tokens, int64_t n, int C, int V);
+    // out (B, C) = mean over the unmasked positions of inp (B, L, C); mask (B, L)
+    // uint8 or NULL (all real). A row with no real position pools to 0.
+    void (*meanpool_fwd)(lra_backend *be, lra_real *out, const lra_real *inp, const uint8_t *mask,
+                         int B, int L, int C);
+    void (*meanpool_bwd)(lra_backend *be, lra_real *dinp, const lra_real *dout, const uint8_t *mask,
+                         int B, int L, int C);
+    // Softmax cross-entropy with integer labels, mean over the batch.
+    // Writes probs (B, K) and loss_per_example (B); returns the mean loss on the host.
+    double (*xent_fwd)(lra_backend *be, lra_real *probs, lra_real *loss_per_example,
+                       const lra_real *logits, const int32_t *labels, int B, int K);
+    // dlogits (B, K) += dloss (probs - onehot(labels)) / B
+    void (*xent_bwd)(lra_backend *be, lra_real *dlogits, const lra_real *probs,
+                     const int32_t *labels, int B, int K, lra_real dloss);
+
+    // ---- optimiser ------------------------------------------------------------
+    // AdamW (Loshchilov & Hutter, Alg. 2) over params/grads/m/v (n), group by
+    // group; t is the 1-based step for bias correction:
+    //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+    //   p -= lr (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p)
+    // Elements in no group are left unchanged.
+    void (*adamw_step)(lra_backend *be, lra_real *params, const lra_real *grads,
+                       lra_real *m, lra_real *v, const lra_param_group *groups, int n_groups,
+                       float beta1, float beta2, float eps, int64_t t);
+    // Global-norm clipping: returns ||grads||_2 (before clipping); when it
+    // exceeds max_norm > 0 the grads are scaled by max_norm / (norm + 1e-6).
+    double (*clip_grad_norm)(lra_backend *be, lra_real *grads, int64_t n, double max_norm);
+};
+
+// ---- registry ----------------------------------------------------------------
+
+// Creates the backend called `name` ("cpu", "cuda"). n_threads <= 0 means all
+// cores (CPU). On failure returns NULL and says why in err: an unknown name
+// lists the known ones; "cuda" in a build without CUDA says how to build it.
+lra_backend *lra_backend_init(const char *name, int n_threads, lra_err *err);
+void         lra_backend_free(lra_backend *be);
+
+// Names of the backends this binary knows, and whether each was compiled in.
+int          lra_backend_count(void);
+const char  *lra_backend_name(int i);
+int          lra_backend_available(const char *name);
+
+// Ops of the table, by name, for "missing op" reports.
+int          lra_backend_op_count(void);
+const char  *lra_backend_op_name(int i);
+int          lra_backend_has_op(const lra_backend *be, const char *op);
+// Writes the names of NULL entries into names (up to cap); returns how many.
+int          lra_backend_missing(const lra_backend *be, const char **names, int cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif // LRA_BACKEND_H

@@ -1,0 +1,28 @@
+// core.c: error context and assertion failure.
+#include "core.h"
+
+#include <stdarg.h>
+
+static const char *const lra_err_names[LRA_ECOUNT] = {
+    "ok", "invalid argument", "i/o error", "out of memory", "unsupported", "database error",
+};
+
+int lra_err_set(lra_err *e, int code, const char *fmt, ...) {
+    if (e) {
+        e->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *lra_err_name(int code) {
+    return (code >= 0 && code < LRA_ECOUNT) ? lra_err_names[code] : "unknown error";
+}
+
+void lra_assert_fail(const char *file, int line, const char *expr) {
+    fprintf(stderr, "%s:%d: internal error: assertion failed: %s\n", file, line, expr);
+    abort();
+}

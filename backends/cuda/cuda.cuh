@@ -1,0 +1,194 @@
+// cuda.cuh: private to the CUDA backend. The state behind be->ctx, the
+// checking macros, launch helpers shared by the kernel files, and the
+// functions that fill the op table (one file per family: cuda_<family>.cu,
+// mirroring backends/cpu/).
+//
+// Conventions of the kernels
+// - Everything runs on the legacy default stream, so ops are ordered among
+//   themselves and with cudaMemcpy; the ops of one backend are issued from one
+//   host thread (alloc/free/mem_stats are also safe from several).
+// - Elementwise kernels use grid-stride loops with int64_t indices and a
+//   grid capped at CU_MAX_GRID blocks, so any n works with the same launch.
+// - Reductions accumulate in double and combine partial sums in a fixed
+//   order (no atomics): results are bit-identical from run to run.
+// - A failing CUDA or cuBLAS call inside an op (which cannot return a code) is
+//   an internal invariant: file:line and the error string go to stderr, then
+//   abort(), like LRA_ASSERT. Init and alloc return codes instead.
+#ifndef LRA_CUDA_CUH
+#define LRA_CUDA_CUH
+
+#include "../backend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <pthread.h>
+
+static_assert(sizeof(lra_real) == 4, "the CUDA backend is built in float only (no -DLRA_F64)");
+
+// ---- checks ---------------------------------------------------------------------
+
+// Prints "file:line: cuda backend: <what> failed: <msg>" and aborts.
+[[noreturn]] void lra_cuda_fail(const char *file, int line, const char *what, const char *msg);
+
+#define CU_CHECK(call)                                                                   \
+    do {                                                                                 \
+        cudaError_t cu_e_ = (call);                                                      \
+        if (cu_e_ != cudaSuccess) lra_cuda_fail(__FILE__, __LINE__, #call, cudaGetErrorString(cu_e_)); \
+    } while (0)
+
+#define CUBLAS_CHECK(call)                                                                      \
+    do {                                                                                        \
+        cublasStatus_t cu_s_ = (call);                                                          \
+        if (cu_s_ != CUBLAS_STATUS_SUCCESS)                                                     \
+            lra_cuda_fail(__FILE__, __LINE__, #call, cublasGetStatusString(cu_s_));             \
+    } while (0)
+
+// Launches kernel<<<grid, block>>>(args...) and checks the launch (bad
+// configuration, missing kernel image, or an earlier asynchronous fault).
+#define CU_LAUNCH(kernel, grid, block, ...)                                                    \
+    do {                                                                                       \
+        kernel<<<(grid), (block)>>>(__VA_ARGS__);                                              \
+        cudaError_t cu_e_ = cudaGetLastError();                                                \
+        if (cu_e_ != cudaSuccess) lra_cuda_fail(__FILE__, __LINE__, "launch of " #kernel, cudaGetErrorString(cu_e_)); \
+    } while (0)
+
+// ---- launch geometry ------------------------------------------------------------
+
+#define CU_BLOCK    256   // threads per block of the 1-D kernels
+#define CU_MAX_GRID 4096  // enough blocks to fill any current GPU; loops cover the rest
+
+// Blocks for n items at `per_block` items per block, in [1, CU_MAX_GRID].
+static inline unsigned cu_grid(int64_t n, int per_block) {
+    int64_t g = (n + per_block - 1) / per_block;
+    return (unsigned)(g < 1 ? 1 : g > CU_MAX_GRID ? CU_MAX_GRID : g);
+}
+
+// for (i = global thread index; i < n; i += total threads), int64_t indices
+#define CU_FOR(i, n) \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+// ---- block reductions (blockDim.x a multiple of 32, at most 1024) ----------------
+// Every thread of the block must call them; every thread gets the result.
+// The order of the additions is fixed, so the result is deterministic.
+
+__device__ __forceinline__ double cu_warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float cu_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__device__ __forceinline__ double cu_block_sum(double v) {
+    __shared__ double part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+    v = cu_warp_sum(v);
+    __syncthreads();  // part[] may still be read by a previous call
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    return cu_warp_sum(lane < n_warps ? part[lane] : 0.0);
+}
+
+__device__ __forceinline__ float cu_block_max(float v) {
+    __shared__ float part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+    v = cu_warp_max(v);
+    __syncthreads();
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    return cu_warp_max(lane < n_warps ? part[lane] : -INFINITY);
+}
+
+// ---- backend state -------------------------------------------------------------------
+
+// One live allocation in the open-addressing table (ptr NULL: empty slot).
+typedef struct {
+    void  *ptr;
+    size_t bytes;
+} lra_cuda_block;
+
+typedef struct {
+    int            device;      // the CUDA device this backend runs on
+    cublasHandle_t blas;        // FP32 math mode (no TF32), default stream
+    // device scratch for reduction partials, grown on demand (not counted in
+    // bytes_in_use: like the CPU backend's FFT plans, it is the backend's own)
+    void          *scratch;
+    size_t         scratch_bytes;
+    // allocation table keyed by pointer (sizes live on the host: nothing is
+    // ever read back from device memory to free a block)
+    pthread_mutex_t lock;       // guards the table and the byte counters
+    lra_cuda_block *blocks;     // cap slots, cap a power of two, at most half full
+    size_t          cap, count;
+    int64_t         bytes_in_use, bytes_peak;
+} lra_cuda_ctx;
+
+static inline lra_cuda_ctx *lra_cuda(lra_backend *be) { return (lra_cuda_ctx *)be->ctx; }
+
+// Device scratch of at least `bytes` (valid until the next call); aborts when
+// the device is out of memory.
+void *lra_cuda_scratch(lra_backend *be, size_t bytes);
+// Releases the allocation table, freeing blocks still live.
+void lra_cuda_blocks_free(lra_cuda_ctx *ctx);
+
+// Column sums of x (R, C), or of x * y when y is not NULL, accumulated in
+// double and added into out (C) as out[c] += (lra_real)sum (cuda_elementwise.cu).
+void lra_cuda_colsum_add(lra_backend *be, lra_real *out, const lra_real *x, const lra_real *y, int64_t R, int C);
+
+// ---- the ops (C linkage: they fill the C op table) -----------------------------
+extern "C" {
+
+// cuda_memory.cu
+void *cuda_alloc(lra_backend *be, size_t bytes, lra_err *err);
+void cuda_free(lra_backend *be, void *p);
+void cuda_zero(lra_backend *be, void *p, size_t bytes);
+void cuda_upload(lra_backend *be, void *dst, const void *src_host, size_t bytes);
+void cuda_download(lra_backend *be, void *dst_host, const void *src, size_t bytes);
+void cuda_copy(lra_backend *be, void *dst, const void *src, size_t bytes);
+void cuda_sync(lra_backend *be);
+void cuda_mem_stats(lra_backend *be, lra_mem_stats *out);
+void cuda_mem_reset_peak(lra_backend *be);
+
+// cuda_elementwise.cu
+void cuda_fill(lra_backend *be, lra_real *x, lra_real value, int64_t n);
+void cuda_axpby(lra_backend *be, lra_real *y, lra_real alpha, const lra_real *x, lra_real beta, int64_t n);
+void cuda_add(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
+void cuda_mul(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
+void cuda_mul_cols(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C);
+void cuda_mul_cols_bwd(lra_backend *be, lra_real *dinp, lra_real *dv, const lra_real *dout,
+                       const lra_real *inp, const lra_real *v, int64_t R, int C);
+void cuda_sum_rows(lra_backend *be, lra_real *out, const lra_real *inp, int64_t R, int C);
+double cuda_sum(lra_backend *be, const lra_real *x, int64_t n);
+double cuda_sumsq(lra_backend *be, const lra_real *x, int64_t n);
+void cuda_permute_0213(lra_backend *be, lra_real *out, const lra_real *inp,
+                       int64_t A, int64_t Bd, int64_t Cd, int64_t Dd);
+
+// cuda_dense.cu
+void cuda_gemm(lra_backend *be, int transA, int transB, int M, int N, int K,
+               lra_real alpha, const lra_real *A, int lda, int64_t strideA,
+               const lra_real *B, int ldb, int64_t strideB,
+               lra_real beta, lra_real *C, int ldc, int64_t strideC, int batch);
+void cuda_bias_add(lra_backend *be, lra_real *out, const lra_real *bias, int64_t R, int C);
+
+// cuda_activation.cu
+void cuda_act_fwd(lra_backend *be, lra_real *out, const lra_real *inp, int64_t n, lra_act act);
+void cuda_act_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, const lra_real *inp,
+                  int64_t n, lra_act act);
+
+// cuda_loss.cu
+double cuda_xent_fwd(lra_backend *be, lra_real *probs, lra_real *loss_per_example,
+                     const lra_real *logits, const int32_t *labels, int B, int K);
+void cuda_xent_bwd(lra_backend *be, lra_real *dlogits, const lra_real *probs,
+                   const int32_t *labels, int B, int K, lra_real dloss);
+
+// cuda_optim.cu
+void cuda_adamw_step(lra_backend *be, lra_real *params, const lra_real *grads,
+                     lra_real *m, lra_real *v, const lra_param_group *groups, int n_groups,
+                     float beta1, float beta2, float eps, int64_t t);
+double cuda_clip_grad_norm(lra_backend *be, lra_real *grads, int64_t n, double max_norm);
+
+}  // extern "C"
+
+#endif  // LRA_CUDA_CUH

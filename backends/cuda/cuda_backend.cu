@@ -1,0 +1,155 @@
+// cuda_backend.cu: the CUDA op table and the backend's lifetime. Entries this
+// backend does not implement yet stay NULL; lra_backend_missing names them
+// before anything runs.
+#include "cuda.cuh"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static_assert(sizeof(lra_real) == 4, "lra_real must be float in the CUDA build");
+
+static void cuda_free_backend(lra_backend *be);
+
+static lra_backend cuda_table(void) {
+    lra_backend t;
+    memset(&t, 0, sizeof t);
+    t.api_version    = LRA_BACKEND_API_VERSION;
+    t.name           = "cuda";
+    t.free_backend   = cuda_free_backend;
+    t.alloc          = cuda_alloc;
+    t.free           = cuda_free;
+    t.zero           = cuda_zero;
+    t.upload         = cuda_upload;
+    t.download       = cuda_download;
+    t.copy           = cuda_copy;
+    t.sync           = cuda_sync;
+    t.mem_stats      = cuda_mem_stats;
+    t.mem_reset_peak = cuda_mem_reset_peak;
+    t.fill           = cuda_fill;
+    t.axpby          = cuda_axpby;
+    t.add            = cuda_add;
+    t.mul            = cuda_mul;
+    t.mul_cols       = cuda_mul_cols;
+    t.mul_cols_bwd   = cuda_mul_cols_bwd;
+    t.sum_rows       = cuda_sum_rows;
+    t.sum            = cuda_sum;
+    t.sumsq          = cuda_sumsq;
+    t.permute_0213   = cuda_permute_0213;
+    t.gemm           = cuda_gemm;
+    t.bias_add       = cuda_bias_add;
+    t.act_fwd        = cuda_act_fwd;
+    t.act_bwd        = cuda_act_bwd;
+    t.xent_fwd       = cuda_xent_fwd;
+    t.xent_bwd       = cuda_xent_bwd;
+    t.adamw_step     = cuda_adamw_step;
+    t.clip_grad_norm = cuda_clip_grad_norm;
+    return t;
+}
+
+// One thread writes one value: proves that this build has kernels the device
+// can run (the binary holds SASS for sm_80 and sm_90 only, no PTX to JIT).
+__global__ static void cuda_probe_kernel(double *out) {
+    if (threadIdx.x == 0) *out = 1.0;
+}
+
+// Releases what init created so far (any field may still be empty).
+static void cuda_release(lra_backend *be) {
+    lra_cuda_ctx *ctx = lra_cuda(be);
+    if (ctx) {
+        if (ctx->blas) cublasDestroy(ctx->blas);
+        if (ctx->scratch) cudaFree(ctx->scratch);
+        lra_cuda_blocks_free(ctx);
+        pthread_mutex_destroy(&ctx->lock);
+        free(ctx);
+    }
+    free(be);
+}
+
+extern "C" lra_backend *lra_backend_cuda_init(int n_threads, lra_err *err) {
+    (void)n_threads;  // GPU backends have no worker threads
+    int count = 0, dev = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count <= 0) {
+        (void)cudaGetLastError();
+        lra_err_set(err, LRA_EUNSUPPORTED, "backend 'cuda': no CUDA device available (cudaGetDeviceCount: %s)",
+                    e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        return NULL;
+    }
+    cudaDeviceProp prop;
+    e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, dev);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        lra_err_set(err, LRA_EUNSUPPORTED, "backend 'cuda': cannot query device properties: %s",
+                    cudaGetErrorString(e));
+        return NULL;
+    }
+
+    lra_backend *be = (lra_backend *)malloc(sizeof *be);
+    lra_cuda_ctx *ctx = (lra_cuda_ctx *)calloc(1, sizeof *ctx);
+    if (!be || !ctx) {
+        free(be);
+        free(ctx);
+        lra_err_set(err, LRA_ENOMEM, "backend 'cuda': out of host memory");
+        return NULL;
+    }
+    *be = cuda_table();
+    be->ctx = ctx;
+    be->n_threads = 0;
+    snprintf(be->device, sizeof be->device, "%.*s", (int)sizeof be->device - 1, prop.name);
+    ctx->device = dev;
+    pthread_mutex_init(&ctx->lock, NULL);
+
+    cublasStatus_t bs = cublasCreate(&ctx->blas);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        ctx->blas = NULL;
+        lra_err_set(err, LRA_EUNSUPPORTED, "backend 'cuda': cublasCreate failed on %s: %s", prop.name,
+                    cublasGetStatusString(bs));
+        cuda_release(be);
+        return NULL;
+    }
+    // plain FP32 GEMMs: TF32 would cost ~1e-3 relative error against the CPU
+    bs = cublasSetMathMode(ctx->blas, CUBLAS_DEFAULT_MATH);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        lra_err_set(err, LRA_EUNSUPPORTED, "backend 'cuda': cublasSetMathMode failed: %s", cublasGetStatusString(bs));
+        cuda_release(be);
+        return NULL;
+    }
+
+    size_t scratch = 64 * 1024;
+    e = cudaMalloc(&ctx->scratch, scratch);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        ctx->scratch = NULL;
+        lra_err_set(err, LRA_ENOMEM, "backend 'cuda': cannot allocate %zu bytes of scratch on %s: %s", scratch,
+                    prop.name, cudaGetErrorString(e));
+        cuda_release(be);
+        return NULL;
+    }
+    ctx->scratch_bytes = scratch;
+
+    cuda_probe_kernel<<<1, 32>>>((double *)ctx->scratch);
+    e = cudaGetLastError();
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        lra_err_set(err, LRA_EUNSUPPORTED,
+                    "backend 'cuda': cannot run kernels on %s (compute capability %d.%d; this build has "
+                    "kernels for sm_80 and sm_90): %s",
+                    prop.name, prop.major, prop.minor, cudaGetErrorString(e));
+        cuda_release(be);
+        return NULL;
+    }
+    return be;
+}
+
+static void cuda_free_backend(lra_backend *be) {
+    lra_cuda_ctx *ctx = lra_cuda(be);
+    CU_CHECK(cudaDeviceSynchronize());
+    CUBLAS_CHECK(cublasDestroy(ctx->blas));
+    ctx->blas = NULL;
+    CU_CHECK(cudaFree(ctx->scratch));
+    ctx->scratch = NULL;
+    cuda_release(be);  // also frees blocks the caller never freed
+}

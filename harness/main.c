@@ -1,0 +1,113 @@
+// main.c: the `lra` command. Parses the command line, dispatches to a command
+// and turns an lra_err into a message and an exit status (the only place
+// that exits). Exit status: 0 success, 1 error while running, 2 usage error.
+#include "../backends/backend.h"
+#include "demo.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: lra <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  demo       train and evaluate the built-in demo experiment (a long-convolution\n"
+    "             classifier on a synthetic long-range task) and print its results\n"
+    "  backends   list the compute backends, whether each is available, and its ops\n"
+    "  help       show this message\n"
+    "\n"
+    "demo options:\n"
+    "  --backend NAME   cpu (default) or cuda\n"
+    "  --threads N      CPU threads (default: all cores)\n"
+    "  --steps N        training steps (default 400)\n"
+    "  --batch N        batch size (default 16)\n"
+    "  --length N       sequence length L (default 1024)\n"
+    "  --width N        model width D (default 16)\n"
+    "  --lr X           AdamW learning rate (default 0.02)\n"
+    "  --seed N         seed of data and initialisation (default 1)\n";
+
+// Parses a positive integer option value; fills err naming the option.
+static int parse_int(const char *opt, const char *s, int lo, int *out, lra_err *err) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || *end || end == s || v < lo || v > 1 << 30)
+        return lra_err_set(err, LRA_EINVAL, "%s: expected a %s integer, got '%s'", opt,
+                           lo > 0 ? "positive" : "non-negative", s ? s : "");
+    *out = (int)v;
+    return LRA_OK;
+}
+
+static int parse_demo_args(int argc, char **argv, lra_demo_config *cfg, lra_err *err) {
+    lra_demo_defaults(cfg);
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = LRA_OK, iv = 0;
+        if (!strcmp(o, "--backend") && v) cfg->backend = v;
+        else if (!strcmp(o, "--threads")) { rc = parse_int(o, v, 0, &cfg->threads, err); }
+        else if (!strcmp(o, "--steps")) { rc = parse_int(o, v, 1, &cfg->steps, err); }
+        else if (!strcmp(o, "--batch")) { rc = parse_int(o, v, 1, &cfg->batch, err); }
+        else if (!strcmp(o, "--length")) { rc = parse_int(o, v, 2, &cfg->length, err); }
+        else if (!strcmp(o, "--width")) { rc = parse_int(o, v, 1, &cfg->width, err); }
+        else if (!strcmp(o, "--seed")) { rc = parse_int(o, v, 0, &iv, err); cfg->seed = (uint64_t)iv; }
+        else if (!strcmp(o, "--lr") && v) {
+            char *end;
+            cfg->lr = strtof(v, &end);
+            if (*end || end == v || !(cfg->lr > 0))
+                rc = lra_err_set(err, LRA_EINVAL, "--lr: expected a positive number, got '%s'", v);
+        } else if (!v && !strncmp(o, "--", 2))
+            rc = lra_err_set(err, LRA_EINVAL, "%s: missing value", o);
+        else
+            rc = lra_err_set(err, LRA_EINVAL, "unknown option '%s' for 'lra demo' (see lra help)", o);
+        if (rc) return rc;
+        i++;
+    }
+    return LRA_OK;
+}
+
+static int cmd_demo(int argc, char **argv, lra_err *err) {
+    lra_demo_config cfg;
+    int rc = parse_demo_args(argc, argv, &cfg, err);
+    return rc ? rc : lra_demo_run(&cfg, err);
+}
+
+static int cmd_backends(lra_err *err) {
+    (void)err;
+    printf("%-6s %-10s %s\n", "name", "available", "device / reason");
+    for (int i = 0; i < lra_backend_count(); i++) {
+        const char *name = lra_backend_name(i);
+        lra_err e = {0};
+        lra_backend *be = lra_backend_init(name, 0, &e);
+        if (!be) {
+            printf("%-6s %-10s %s\n", name, "no", e.msg);
+            continue;
+        }
+        const char *missing[128];
+        int n = lra_backend_missing(be, missing, 128);
+        printf("%-6s %-10s %s; %d of %d ops\n", name, "yes", be->device, lra_backend_op_count() - n,
+               lra_backend_op_count());
+        for (int j = 0; j < n && j < 128; j++) printf("         missing op: %s\n", missing[j]);
+        lra_backend_free(be);
+    }
+    return LRA_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    lra_err err = {0};
+    int rc;
+    if (!strcmp(argv[1], "demo")) rc = cmd_demo(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "backends")) rc = cmd_backends(&err);
+    else {
+        fprintf(stderr, "lra: unknown command '%s' (commands: demo, backends, help)\n", argv[1]);
+        return 2;
+    }
+    if (rc) {
+        fprintf(stderr, "lra %s: error: %s\n", argv[1], err.msg);
+        return 1;
+    }
+    return 0;
+}
