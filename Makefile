@@ -145,8 +145,9 @@ $(F64)/tests/%: $(F64)/tests/%.o $(TEST_SUPPORT:%.c=$(F64)/%.o) $(LIB64_OBJS)
 test: all
 	@LRA=$(BUILD)/lra tests/run.sh $(TESTS32) $(TESTS64) tests/cli.sh
 
+# allocator_may_return_null: the tests check that a huge allocation is refused with a message
 test-sanitize:
-	$(MAKE) SAN=1 test
+	ASAN_OPTIONS=allocator_may_return_null=1 $(MAKE) SAN=1 test
 
 ifdef USE_CUDA
 $(F32)/tests/test_cuda: $(F32)/tests/test_cuda.o $(TEST_SUPPORT:%.c=$(F32)/%.o) $(LIB32_OBJS) $(CUDA_OBJS)

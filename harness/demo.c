@@ -13,10 +13,10 @@
 // permute (B, L, D) -> GELU -> masked mean over L -> logits = W h + b ->
 // softmax cross-entropy; AdamW with global-norm clipping.
 #include "demo.h"
+#include "progress.h"
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #define DEMO_V 8
 #define DEMO_K 4
@@ -35,12 +35,6 @@ typedef struct {
     int32_t *tokens, *labels;  // backend memory
     uint8_t *mask;
 } demo_model;
-
-static double demo_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 // One example: tokens (L), mask (L), label.
 static void demo_example(uint64_t seed, int split, int64_t index, int L, int32_t *tok, uint8_t *mask,
@@ -218,7 +212,7 @@ int lra_demo_run(const lra_demo_config *cfg, lra_err *err) {
         printf("step %4d  val acc %.3f (chance %.3f)\n", 0, acc0, 1.0 / DEMO_K);
         int32_t *labels = malloc(sizeof(int32_t) * (size_t)cfg->batch);
         lra_param_group group = { 0, m.n_params, cfg->lr, 0.0f };
-        double t0 = demo_now(), loss_avg = 0;
+        double t0 = lra_now(), loss_avg = 0;
         for (int step = 1; step <= cfg->steps; step++) {
             demo_load_batch(&m, cfg->seed, 0, (int64_t)(step - 1) * cfg->batch, labels);
             double loss = demo_forward(&m);
@@ -232,13 +226,13 @@ int lra_demo_run(const lra_demo_config *cfg, lra_err *err) {
             loss_avg += loss;
             if (step % 25 == 0 || step == cfg->steps) {
                 be->sync(be);
-                double dt = demo_now() - t0;
+                double dt = lra_now() - t0;
                 printf("step %4d  train loss %.4f  %.0f tokens/s", step, loss_avg / (step % 25 ? step % 25 : 25),
                        (double)step * cfg->batch * cfg->length / dt);
                 if (step % 100 == 0 && step < cfg->steps) {  // evaluation time is not counted in tokens/s
-                    double te = demo_now();
+                    double te = lra_now();
                     printf("  val acc %.3f", demo_evaluate(&m, cfg->seed, 1, cfg->eval_size));
-                    t0 += demo_now() - te;
+                    t0 += lra_now() - te;
                 }
                 printf("\n");
                 fflush(stdout);
@@ -247,7 +241,7 @@ int lra_demo_run(const lra_demo_config *cfg, lra_err *err) {
         }
         free(labels);
         if (rc == LRA_OK) {
-            double wall = demo_now() - t0;
+            double wall = lra_now() - t0;
             double val = demo_evaluate(&m, cfg->seed, 1, cfg->eval_size);
             double test = demo_evaluate(&m, cfg->seed, 2, cfg->eval_size);
             lra_mem_stats ms;

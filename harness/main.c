@@ -2,6 +2,7 @@
 // and turns an lra_err into a message and an exit status (the only place
 // that exits). Exit status: 0 success, 1 error while running, 2 usage error.
 #include "../backends/backend.h"
+#include "data.h"
 #include "demo.h"
 
 #include <errno.h>
@@ -13,6 +14,8 @@ static const char usage[] =
     "commands:\n"
     "  demo       train and evaluate the built-in demo experiment (a long-convolution\n"
     "             classifier on a synthetic long-range task) and print its results\n"
+    "  data       the LRA tasks: list, show an example, build the cache, export to the\n"
+    "             official file formats ('lra data help')\n"
     "  backends   list the compute backends, whether each is available, and its ops\n"
     "  help       show this message\n"
     "\n"
@@ -101,8 +104,9 @@ int main(int argc, char **argv) {
     int rc;
     if (!strcmp(argv[1], "demo")) rc = cmd_demo(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "backends")) rc = cmd_backends(&err);
+    else if (!strcmp(argv[1], "data")) rc = lra_cmd_data(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, backends, help)\n", argv[1]);
+        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, backends, help)\n", argv[1]);
         return 2;
     }
     if (rc) {

@@ -31,5 +31,27 @@ b=$("$LRA" demo --steps 50 --length 256 --threads 1 2>&1 | sed -E 's/ +[0-9]+ to
 if [ -n "$a" ] && [ "$a" = "$b" ]; then echo "ok   cli/demo_reproducible"; pass=$((pass + 1)); else
     echo "FAIL cli/demo_reproducible: runs differ"; diff <(echo "$a") <(echo "$b") | head; fail=$((fail + 1)); fi
 check demo_learns 0 'final test accuracy (0\.9[5-9]|1\.000)' -- "$LRA" demo --threads 2
+# ---- lra data ----
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+short="--param min_length=10 --param max_length=40 --param seq_len=48"
+check data_list 0 'pathfinder +1024 +256 +2 ' -- "$LRA" data list
+check data_show_listops 0 'value [0-9], label [0-9], length [0-9]+ tokens' -- "$LRA" data show listops $short --index 7
+check data_show_png 0 "image written to $tmp/p.png \(32x32\)" -- "$LRA" data show pathfinder --out "$tmp/p.png"
+sig=$(head -c 8 "$tmp/p.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')
+if [ "$sig" = "89504e470d0a1a0a" ]; then echo "ok   cli/data_png_signature"; pass=$((pass + 1)); else
+    echo "FAIL cli/data_png_signature: '$sig'"; fail=$((fail + 1)); fi
+for sp in train val test; do "$LRA" data export listops --split $sp --out "$tmp/lo" --n 5 $short >/dev/null 2>&1; done
+gen=$("$LRA" data show listops --split val --index 3 $short | tail -2)
+back=$("$LRA" data show listops --split val --index 3 --param data_dir="$tmp/lo" | tail -2)
+if [ -n "$gen" ] && [ "$gen" = "$back" ]; then echo "ok   cli/data_export_roundtrip"; pass=$((pass + 1)); else
+    echo "FAIL cli/data_export_roundtrip: '$gen' vs '$back'"; fail=$((fail + 1)); fi
+check data_build 0 'cache: built .*listops-[0-9a-f]{16}\.lds' -- "$LRA" data build listops --cache "$tmp/c" $short
+check data_build_again 0 'cache: loaded ' -- "$LRA" data build listops --cache "$tmp/c" $short
+check data_unknown_task 1 "unknown task 'nope' \(known: listops, text, retrieval, image, pathfinder, pathx\)" -- "$LRA" data show nope
+check data_bad_param 1 '--param: listops.foo: unknown parameter \(known: ' -- "$LRA" data show listops --param foo=1
+check data_bad_split 1 "--split: unknown split 'dev' \(choices: train, val, test\)" -- "$LRA" data show listops --split dev
+check data_missing_dir 1 "basic_train.tsv" -- "$LRA" data show listops --param data_dir="$tmp/none"
+
 echo "$pass passed, $fail failed, 0 skipped"
 [ "$fail" -eq 0 ]
