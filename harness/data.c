@@ -4,9 +4,9 @@
 
 #include "../tasks/dataset.h"
 #include "../tasks/pngio.h"
+#include "args.h"
 #include "progress.h"
 
-#include <errno.h>
 #include <string.h>
 
 #define DATA_MAX_PARAMS 32
@@ -25,17 +25,6 @@ static const char data_usage[] =
     "       lra data build TASK [--cache DIR] [options]\n"
     "       lra data export TASK --split S --out DIR [--n N] [options]\n"
     "options: --param KEY=VALUE (repeatable; task parameters, see README), --seed N (default 1)\n";
-
-static int parse_i64(const char *opt, const char *s, int64_t lo, int64_t *out, lra_err *err) {
-    char *end;
-    errno = 0;
-    long long v = s ? strtoll(s, &end, 10) : 0;
-    if (!s || errno || end == s || *end || v < lo)
-        return lra_err_set(err, LRA_EINVAL, "%s: expected an integer >= %lld, got '%s'", opt, (long long)lo,
-                           s ? s : "");
-    *out = v;
-    return LRA_OK;
-}
 
 static int parse_split(const char *s, lra_split *out, lra_err *err) {
     for (int i = 0; i < LRA_SPLIT_COUNT; i++)
@@ -62,9 +51,9 @@ static int parse_data_args(int argc, char **argv, data_args *a, lra_err *err) {
         if (!strcmp(o, "--split")) a->split_name = v;
         else if (!strcmp(o, "--out")) a->out = v;
         else if (!strcmp(o, "--cache")) a->cache = v;
-        else if (!strcmp(o, "--index")) { if (parse_i64(o, v, 0, &a->index, err)) return err->code; }
-        else if (!strcmp(o, "--n")) { if (parse_i64(o, v, 1, &a->n, err)) return err->code; }
-        else if (!strcmp(o, "--seed")) { if (parse_i64(o, v, 0, &iv, err)) return err->code; a->seed = (uint64_t)iv; }
+        else if (!strcmp(o, "--index")) { if (lra_arg_int64(o, v, 0, INT64_MAX, &a->index, err)) return err->code; }
+        else if (!strcmp(o, "--n")) { if (lra_arg_int64(o, v, 1, INT64_MAX, &a->n, err)) return err->code; }
+        else if (!strcmp(o, "--seed")) { if (lra_arg_int64(o, v, 0, INT64_MAX, &iv, err)) return err->code; a->seed = (uint64_t)iv; }
         else if (!strcmp(o, "--param")) {
             char *eq = strchr(v, '=');
             if (!eq || eq == v) return lra_err_set(err, LRA_EINVAL, "--param: expected KEY=VALUE, got '%s'", v);

@@ -2,10 +2,10 @@
 // and turns an lra_err into a message and an exit status (the only place
 // that exits). Exit status: 0 success, 1 error while running, 2 usage error.
 #include "../backends/backend.h"
+#include "args.h"
 #include "data.h"
 #include "demo.h"
 
-#include <errno.h>
 #include <string.h>
 
 static const char usage[] =
@@ -29,30 +29,18 @@ static const char usage[] =
     "  --lr X           AdamW learning rate (default 0.02)\n"
     "  --seed N         seed of data and initialisation (default 1)\n";
 
-// Parses a positive integer option value; fills err naming the option.
-static int parse_int(const char *opt, const char *s, int lo, int *out, lra_err *err) {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || errno || *end || end == s || v < lo || v > 1 << 30)
-        return lra_err_set(err, LRA_EINVAL, "%s: expected a %s integer, got '%s'", opt,
-                           lo > 0 ? "positive" : "non-negative", s ? s : "");
-    *out = (int)v;
-    return LRA_OK;
-}
-
 static int parse_demo_args(int argc, char **argv, lra_demo_config *cfg, lra_err *err) {
     lra_demo_defaults(cfg);
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = LRA_OK, iv = 0;
         if (!strcmp(o, "--backend") && v) cfg->backend = v;
-        else if (!strcmp(o, "--threads")) { rc = parse_int(o, v, 0, &cfg->threads, err); }
-        else if (!strcmp(o, "--steps")) { rc = parse_int(o, v, 1, &cfg->steps, err); }
-        else if (!strcmp(o, "--batch")) { rc = parse_int(o, v, 1, &cfg->batch, err); }
-        else if (!strcmp(o, "--length")) { rc = parse_int(o, v, 2, &cfg->length, err); }
-        else if (!strcmp(o, "--width")) { rc = parse_int(o, v, 1, &cfg->width, err); }
-        else if (!strcmp(o, "--seed")) { rc = parse_int(o, v, 0, &iv, err); cfg->seed = (uint64_t)iv; }
+        else if (!strcmp(o, "--threads")) { rc = lra_arg_int(o, v, 0, &cfg->threads, err); }
+        else if (!strcmp(o, "--steps")) { rc = lra_arg_int(o, v, 1, &cfg->steps, err); }
+        else if (!strcmp(o, "--batch")) { rc = lra_arg_int(o, v, 1, &cfg->batch, err); }
+        else if (!strcmp(o, "--length")) { rc = lra_arg_int(o, v, 2, &cfg->length, err); }
+        else if (!strcmp(o, "--width")) { rc = lra_arg_int(o, v, 1, &cfg->width, err); }
+        else if (!strcmp(o, "--seed")) { rc = lra_arg_int(o, v, 0, &iv, err); cfg->seed = (uint64_t)iv; }
         else if (!strcmp(o, "--lr") && v) {
             char *end;
             cfg->lr = strtof(v, &end);

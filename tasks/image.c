@@ -351,8 +351,6 @@ static int image_load(image_state *s, const char *data_dir, lra_err *err) {
 
 // ---- vtable ----------------------------------------------------------------------------------
 
-static const char *kv_where(const lra_kv *kv) { return kv && kv->where ? kv->where : "parameter"; }
-
 static int image_open(lra_task *t, const lra_kv *params, int n_params, uint64_t seed, lra_err *err) {
     static const char *const known[] = { "data_dir", "grayscale", "n_train", "n_val", "n_test", "input", "normalize",
                                          NULL };
@@ -371,18 +369,18 @@ static int image_open(lra_task *t, const lra_kv *params, int n_params, uint64_t 
     if (data_dir) {
         if (!*data_dir)
             return lra_err_set(err, LRA_EINVAL, "%s: image.data_dir: expected a directory, got ''",
-                               kv_where(lra_kv_find(params, n_params, "data_dir")));
+                               lra_kv_where(lra_kv_find(params, n_params, "data_dir")));
         if (strlen(data_dir) >= sizeof t->info.source)
             return lra_err_set(err, LRA_EINVAL, "%s: image.data_dir: path longer than %zu bytes",
-                               kv_where(lra_kv_find(params, n_params, "data_dir")), sizeof t->info.source - 1);
+                               lra_kv_where(lra_kv_find(params, n_params, "data_dir")), sizeof t->info.source - 1);
         if ((kv = lra_kv_find(params, n_params, "n_train")) || (kv = lra_kv_find(params, n_params, "n_test")))
             return lra_err_set(err, LRA_EINVAL,
                                "%s: image.%s: not used with data_dir (the split sizes come from the files; "
                                "n_val picks the val records)",
-                               kv_where(kv), kv->key);
+                               lra_kv_where(kv), kv->key);
     } else if ((kv = lra_kv_find(params, n_params, "grayscale"))) {
         return lra_err_set(err, LRA_EINVAL, "%s: image.grayscale: only used with data_dir (generated images are gray)",
-                           kv_where(kv));
+                           lra_kv_where(kv));
     }
     image_state *s = calloc(1, sizeof *s);
     if (!s) return lra_err_set(err, LRA_ENOMEM, "image: out of memory");
@@ -409,7 +407,7 @@ static int image_open(lra_task *t, const lra_kv *params, int n_params, uint64_t 
         if (s->n_val >= s->train.n) {
             rc = lra_err_set(err, LRA_EINVAL,
                              "%s: image.n_val: %lld leaves no training images (the training files hold %lld records)",
-                             kv_where(lra_kv_find(params, n_params, "n_val")), (long long)s->n_val,
+                             lra_kv_where(lra_kv_find(params, n_params, "n_val")), (long long)s->n_val,
                              (long long)s->train.n);
             image_close(t);
             return rc;
@@ -443,17 +441,8 @@ static void image_pixels(const lra_task *t, lra_split split, int64_t index, uint
     *label = set->labels[i];
 }
 
-static int check_index(const lra_task *t, lra_split split, int64_t index, lra_err *err) {
-    if ((int)split < 0 || split >= LRA_SPLIT_COUNT)
-        return lra_err_set(err, LRA_EINVAL, "%s: no split %d", t->info.name, (int)split);
-    if (index < 0 || index >= t->info.split_size[split])
-        return lra_err_set(err, LRA_EINVAL, "%s: index %lld out of range for split %s (size %lld)", t->info.name,
-                           (long long)index, lra_split_names[split], (long long)t->info.split_size[split]);
-    return LRA_OK;
-}
-
 static int image_example(const lra_task *t, lra_split split, int64_t index, lra_example *ex, lra_err *err) {
-    int rc = check_index(t, split, index, err);
+    int rc = lra_task_check_index(t, split, index, err);
     if (rc) return rc;
     uint8_t px[PIXELS];
     int label;

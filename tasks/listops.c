@@ -670,17 +670,9 @@ static int listops_whole(const lra_task *t, lra_split split, int64_t index, int3
     return (int)n;
 }
 
-static int listops_check_index(const lra_task *t, lra_split split, int64_t index, lra_err *err) {
-    if ((unsigned)split >= LRA_SPLIT_COUNT) return lra_err_set(err, LRA_EINVAL, "listops: no split %d", (int)split);
-    if (index < 0 || index >= t->info.split_size[split])
-        return lra_err_set(err, LRA_EINVAL, "listops: no example %lld in split %s (size %lld)", (long long)index,
-                           lra_split_names[split], (long long)t->info.split_size[split]);
-    return LRA_OK;
-}
-
 static int listops_example(const lra_task *t, lra_split split, int64_t index, lra_example *ex, lra_err *err) {
     const listops_state *s = t->state;
-    int rc = listops_check_index(t, split, index, err);
+    int rc = lra_task_check_index(t, split, index, err);
     if (rc) return rc;
     int keep = s->seq_len - s->eos, label;
     int n = listops_whole(t, split, index, ex->tokens, keep, &label, err);  // generated: n <= keep

@@ -1257,8 +1257,6 @@ static int pf_loader_example(const pf_state *st, int64_t i, uint8_t *pixels, int
 
 // ---- parameters -------------------------------------------------------------------------
 
-static const char *pf_where(const lra_kv *kv) { return kv && kv->where ? kv->where : "parameter"; }
-
 // A comma-separated list of 1..PF_MAX_LIST numbers in [lo, hi] (integers when is_int).
 static int pf_kv_list(const lra_kv *params, int n_params, const char *key, int is_int, double lo, double hi,
                       double *out, int *n_out, lra_err *err) {
@@ -1284,7 +1282,7 @@ static int pf_kv_list(const lra_kv *params, int n_params, const char *key, int i
     if (!ok)
         return lra_err_set(err, LRA_EINVAL,
                            "%s: pathfinder.%s: expected a comma-separated list of 1 to %d %s in [%g, %g], got '%s'",
-                           pf_where(kv), key, PF_MAX_LIST, is_int ? "integers" : "numbers", lo, hi, kv->value);
+                           lra_kv_where(kv), key, PF_MAX_LIST, is_int ? "integers" : "numbers", lo, hi, kv->value);
     *n_out = n;
     return LRA_OK;
 }
@@ -1340,7 +1338,7 @@ static int pf_parse_params(pf_params *p, const lra_kv *kv, int n, lra_err *err) 
         return lra_err_set(err, LRA_EINVAL,
                            "%s: pathfinder.paddle_thickness: paddle_thickness * antialias_scale must be a whole "
                            "number of pixels, got %g * %d",
-                           pf_where(kv_t ? kv_t : lra_kv_find(kv, n, "antialias_scale")), p->paddle_thickness,
+                           lra_kv_where(kv_t ? kv_t : lra_kv_find(kv, n, "antialias_scale")), p->paddle_thickness,
                            p->antialias_scale);
     }
     return LRA_OK;
@@ -1457,7 +1455,7 @@ static int pf_open(lra_task *t, const lra_kv *kv, int n, uint64_t seed, lra_err 
     if ((rc = lra_kv_choice(kv, n, "pathfinder", "split_mode", 0, pf_split_modes, &st->split_mode, err))) goto fail;
     if (!dir && lra_kv_find(kv, n, "split_mode")) {
         rc = lra_err_set(err, LRA_EINVAL, "%s: pathfinder.split_mode: only applies with data_dir",
-                         pf_where(lra_kv_find(kv, n, "split_mode")));
+                         lra_kv_where(lra_kv_find(kv, n, "split_mode")));
         goto fail;
     }
     if (dir) {
@@ -1492,16 +1490,14 @@ fail:
 static int pf_pixels(const lra_task *t, lra_split split, int64_t index, uint8_t *pixels, int *label, int *margin,
                      lra_err *err) {
     const pf_state *st = pf_st(t);
-    if ((unsigned)split >= LRA_SPLIT_COUNT || index < 0 || index >= t->info.split_size[split])
-        return lra_err_set(err, LRA_EINVAL, "pathfinder: example %lld out of range for split %s (size %lld)",
-                           (long long)index, (unsigned)split < LRA_SPLIT_COUNT ? lra_split_names[split] : "?",
-                           (long long)((unsigned)split < LRA_SPLIT_COUNT ? t->info.split_size[split] : 0));
+    int rc = lra_task_check_index(t, split, index, err);
+    if (rc) return rc;
     if (st->loaded) {
         if (margin) *margin = st->p.margins[0];
         return pf_loader_example(st, st->ld.split_begin[split] + index, pixels, label, err);
     }
     lra_pathfinder_geometry geo;
-    int rc = lra_pathfinder_generate(t, split, index, pixels, &geo, err);
+    rc = lra_pathfinder_generate(t, split, index, pixels, &geo, err);
     *label = geo.label;
     if (margin) *margin = geo.margin;
     return rc;

@@ -313,8 +313,6 @@ static int read_text(const pair_file *pf, int64_t off, int32_t n, uint8_t *buf, 
 
 // ---- vtable ----------------------------------------------------------------------------------
 
-static const char *kv_where(const lra_kv *kv) { return kv->where ? kv->where : "parameter"; }
-
 static int retr_open(lra_task *t, const lra_kv *params, int n_params, uint64_t seed, lra_err *err) {
     static const char *const known[] = { "data_dir", "seq_len", "n_train", "n_val", "n_test", NULL };
     static const char *const gen_only[] = { "n_train", "n_val", "n_test", NULL };
@@ -322,26 +320,11 @@ static int retr_open(lra_task *t, const lra_kv *params, int n_params, uint64_t s
     if (rc) return rc;
     const char *data_dir;
     int64_t seq_len, n[LRA_SPLIT_COUNT];
-    lra_kv_string(params, n_params, "data_dir", NULL, &data_dir);
+    if ((rc = lra_task_data_dir(params, n_params, "retrieval", gen_only, &data_dir, err))) return rc;
     if ((rc = lra_kv_int(params, n_params, "retrieval", "seq_len", 4000, 512, RETR_MAX_DOC, &seq_len, err))) return rc;
     if ((rc = lra_kv_int(params, n_params, "retrieval", "n_train", 147086, 1, 1000000000, &n[0], err))) return rc;
     if ((rc = lra_kv_int(params, n_params, "retrieval", "n_val", 18090, 1, 1000000000, &n[1], err))) return rc;
     if ((rc = lra_kv_int(params, n_params, "retrieval", "n_test", 17437, 1, 1000000000, &n[2], err))) return rc;
-    if (data_dir) {
-        if (!*data_dir)
-            return lra_err_set(err, LRA_EINVAL, "%s: retrieval.data_dir: expected a directory, got ''",
-                               kv_where(lra_kv_find(params, n_params, "data_dir")));
-        if (strlen(data_dir) >= sizeof t->info.source)
-            return lra_err_set(err, LRA_EINVAL, "%s: retrieval.data_dir: path longer than %zu bytes",
-                               kv_where(lra_kv_find(params, n_params, "data_dir")), sizeof t->info.source - 1);
-        for (const char *const *k = gen_only; *k; k++) {
-            const lra_kv *kv = lra_kv_find(params, n_params, *k);
-            if (kv)
-                return lra_err_set(err, LRA_EINVAL,
-                                   "%s: retrieval.%s: not used with data_dir (the split sizes come from the files)",
-                                   kv_where(kv), *k);
-        }
-    }
     retr_state *s = calloc(1, sizeof *s);
     if (!s) return lra_err_set(err, LRA_ENOMEM, "retrieval: out of memory");
     for (int i = 0; i < LRA_SPLIT_COUNT; i++) s->files[i].fd = -1;
@@ -385,15 +368,6 @@ static int retr_open(lra_task *t, const lra_kv *params, int n_params, uint64_t s
     return LRA_OK;
 }
 
-static int check_index(const lra_task *t, lra_split split, int64_t index, lra_err *err) {
-    if ((int)split < 0 || split >= LRA_SPLIT_COUNT)
-        return lra_err_set(err, LRA_EINVAL, "%s: no split %d", t->info.name, (int)split);
-    if (index < 0 || index >= t->info.split_size[split])
-        return lra_err_set(err, LRA_EINVAL, "%s: index %lld out of range for split %s (size %lld)", t->info.name,
-                           (long long)index, lra_split_names[split], (long long)t->info.split_size[split]);
-    return LRA_OK;
-}
-
 // The bytes of pair (split, index): buf (2, seq_len), len (2).
 static int retr_bytes(const lra_task *t, lra_split split, int64_t index, uint8_t *buf, int *len, int *label,
                       lra_err *err) {
@@ -415,7 +389,7 @@ static int retr_bytes(const lra_task *t, lra_split split, int64_t index, uint8_t
 }
 
 static int retr_example(const lra_task *t, lra_split split, int64_t index, lra_example *ex, lra_err *err) {
-    int rc = check_index(t, split, index, err);
+    int rc = lra_task_check_index(t, split, index, err);
     if (rc) return rc;
     int L = t->info.seq_len, len[2], label;
     uint8_t *buf = malloc(2 * (size_t)L);

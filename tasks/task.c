@@ -8,7 +8,7 @@
 
 const char *const lra_split_names[LRA_SPLIT_COUNT] = { "train", "val", "test" };
 
-static const char *kv_where(const lra_kv *kv) { return kv && kv->where ? kv->where : "parameter"; }
+const char *lra_kv_where(const lra_kv *kv) { return kv && kv->where ? kv->where : "parameter"; }
 
 const lra_kv *lra_kv_find(const lra_kv *params, int n_params, const char *key) {
     const lra_kv *found = NULL;
@@ -28,7 +28,7 @@ int lra_kv_check_known(const lra_kv *params, int n_params, const char *task, con
             if (k != known) strncat(list, ", ", sizeof list - strlen(list) - 1);
             strncat(list, *k, sizeof list - strlen(list) - 1);
         }
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: unknown parameter (known: %s)", kv_where(&params[i]), task,
+        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: unknown parameter (known: %s)", lra_kv_where(&params[i]), task,
                            params[i].key, list);
     }
     return LRA_OK;
@@ -45,7 +45,7 @@ int lra_kv_int(const lra_kv *params, int n_params, const char *task, const char 
     errno = 0;
     long long v = strtoll(kv->value, &end, 10);
     if (errno || end == kv->value || *end || v < lo || v > hi)
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: expected an integer in [%lld, %lld], got '%s'", kv_where(kv),
+        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: expected an integer in [%lld, %lld], got '%s'", lra_kv_where(kv),
                            task, key, (long long)lo, (long long)hi, kv->value);
     *out = v;
     return LRA_OK;
@@ -62,7 +62,7 @@ int lra_kv_double(const lra_kv *params, int n_params, const char *task, const ch
     errno = 0;
     double v = strtod(kv->value, &end);
     if (errno || end == kv->value || *end || !isfinite(v) || v < lo || v > hi)
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: expected a number in [%g, %g], got '%s'", kv_where(kv), task,
+        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: expected a number in [%g, %g], got '%s'", lra_kv_where(kv), task,
                            key, lo, hi, kv->value);
     *out = v;
     return LRA_OK;
@@ -84,7 +84,7 @@ int lra_kv_choice(const lra_kv *params, int n_params, const char *task, const ch
         if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
         strncat(list, choices[i], sizeof list - strlen(list) - 1);
     }
-    return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: unknown value '%s' (choices: %s)", kv_where(kv), task, key,
+    return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: unknown value '%s' (choices: %s)", lra_kv_where(kv), task, key,
                        kv->value, list);
 }
 
@@ -103,7 +103,7 @@ int lra_task_pixel_input(const lra_kv *params, int n_params, const char *task, l
     if ((rc = lra_kv_choice(params, n_params, task, "normalize", 0, norms, &norm, err))) return rc;
     const lra_kv *kv = lra_kv_find(params, n_params, "normalize");
     if (kv && input == 0)
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.normalize: only used with input=scalar", kv_where(kv), task);
+        return lra_err_set(err, LRA_EINVAL, "%s: %s.normalize: only used with input=scalar", lra_kv_where(kv), task);
     info->scalar_input = input;
     info->scalar_mean = input ? mean[norm] : 0.0f;
     info->scalar_std = input ? std[norm] : 1.0f;
@@ -125,6 +125,34 @@ int lra_mkdirs(const char *dir, lra_err *err) {
             return lra_err_set(err, LRA_EIO, "%s: cannot create directory: %s", path, strerror(errno));
         *p = c;
         if (!c) break;
+    }
+    return LRA_OK;
+}
+
+int lra_task_check_index(const lra_task *t, lra_split split, int64_t index, lra_err *err) {
+    if ((unsigned)split >= LRA_SPLIT_COUNT) return lra_err_set(err, LRA_EINVAL, "%s: no split %d", t->info.name, (int)split);
+    if (index < 0 || index >= t->info.split_size[split])
+        return lra_err_set(err, LRA_EINVAL, "%s: no example %lld in split %s (size %lld)", t->info.name,
+                           (long long)index, lra_split_names[split], (long long)t->info.split_size[split]);
+    return LRA_OK;
+}
+
+int lra_task_data_dir(const lra_kv *params, int n_params, const char *task, const char *const *gen_only,
+                      const char **data_dir, lra_err *err) {
+    const lra_kv *kv = lra_kv_find(params, n_params, "data_dir");
+    *data_dir = kv ? kv->value : NULL;
+    if (!kv) return LRA_OK;
+    if (!*kv->value)
+        return lra_err_set(err, LRA_EINVAL, "%s: %s.data_dir: expected a directory, got ''", lra_kv_where(kv), task);
+    size_t cap = sizeof((lra_task_info *)0)->source;
+    if (strlen(kv->value) >= cap)
+        return lra_err_set(err, LRA_EINVAL, "%s: %s.data_dir: path longer than %zu bytes", lra_kv_where(kv), task,
+                           cap - 1);
+    for (const char *const *k = gen_only; k && *k; k++) {
+        const lra_kv *g = lra_kv_find(params, n_params, *k);
+        if (g)
+            return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: not used with data_dir (the split sizes come from the files)",
+                               lra_kv_where(g), task, *k);
     }
     return LRA_OK;
 }

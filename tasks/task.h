@@ -120,6 +120,18 @@ int lra_kv_string(const lra_kv *params, int n_params, const char *key, const cha
 // Fills info->scalar_* and appends ";input=...;normalize=..." to info->params.
 int lra_task_pixel_input(const lra_kv *params, int n_params, const char *task, lra_task_info *info, lra_err *err);
 
+// Where a parameter came from, for messages ("parameter" when unknown).
+const char *lra_kv_where(const lra_kv *kv);
+// Checks (split, index) against t->info.split_size:
+// "<task>: no example <index> in split <split> (size <n>)".
+int lra_task_check_index(const lra_task *t, lra_split split, int64_t index, lra_err *err);
+// The data_dir parameter of a task that also generates: *data_dir = NULL when
+// absent; an empty value, a path that does not fit lra_task_info.source, or a
+// generator-only key (gen_only, NULL-terminated) given with data_dir is an
+// error "<where>: <task>.<key>: ...".
+int lra_task_data_dir(const lra_kv *params, int n_params, const char *task, const char *const *gen_only,
+                      const char **data_dir, lra_err *err);
+
 // mkdir -p: creates dir and its missing parents.
 int lra_mkdirs(const char *dir, lra_err *err);
 

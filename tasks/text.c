@@ -494,8 +494,6 @@ static int text_load(text_state *s, const char *data_dir, int *val_is_test, lra_
 
 // ---- vtable ----------------------------------------------------------------------------------
 
-static const char *kv_where(const lra_kv *kv) { return kv->where ? kv->where : "parameter"; }
-
 static int text_open(lra_task *t, const lra_kv *params, int n_params, uint64_t seed, lra_err *err) {
     static const char *const known[] = { "data_dir", "seq_len", "n_train", "n_val", "n_test", NULL };
     static const char *const gen_only[] = { "n_train", "n_val", "n_test", NULL };
@@ -503,26 +501,11 @@ static int text_open(lra_task *t, const lra_kv *params, int n_params, uint64_t s
     if (rc) return rc;
     const char *data_dir;
     int64_t seq_len, n[LRA_SPLIT_COUNT];
-    lra_kv_string(params, n_params, "data_dir", NULL, &data_dir);
+    if ((rc = lra_task_data_dir(params, n_params, "text", gen_only, &data_dir, err))) return rc;
     if ((rc = lra_kv_int(params, n_params, "text", "seq_len", 4096, 1000, 4096, &seq_len, err))) return rc;
     if ((rc = lra_kv_int(params, n_params, "text", "n_train", 25000, 1, 1000000000, &n[0], err))) return rc;
     if ((rc = lra_kv_int(params, n_params, "text", "n_val", 25000, 1, 1000000000, &n[1], err))) return rc;
     if ((rc = lra_kv_int(params, n_params, "text", "n_test", 25000, 1, 1000000000, &n[2], err))) return rc;
-    if (data_dir) {
-        if (!*data_dir)
-            return lra_err_set(err, LRA_EINVAL, "%s: text.data_dir: expected a directory, got ''",
-                               kv_where(lra_kv_find(params, n_params, "data_dir")));
-        if (strlen(data_dir) >= sizeof t->info.source)
-            return lra_err_set(err, LRA_EINVAL, "%s: text.data_dir: path longer than %zu bytes",
-                               kv_where(lra_kv_find(params, n_params, "data_dir")), sizeof t->info.source - 1);
-        for (const char *const *k = gen_only; *k; k++) {
-            const lra_kv *kv = lra_kv_find(params, n_params, *k);
-            if (kv)
-                return lra_err_set(err, LRA_EINVAL,
-                                   "%s: text.%s: not used with data_dir (the split sizes come from the files)",
-                                   kv_where(kv), *k);
-        }
-    }
 
     text_state *s = calloc(1, sizeof *s);
     if (!s) return lra_err_set(err, LRA_ENOMEM, "text: out of memory");
@@ -562,17 +545,8 @@ static int text_open(lra_task *t, const lra_kv *params, int n_params, uint64_t s
     return LRA_OK;
 }
 
-static int check_index(const lra_task *t, lra_split split, int64_t index, lra_err *err) {
-    if ((int)split < 0 || split >= LRA_SPLIT_COUNT)
-        return lra_err_set(err, LRA_EINVAL, "%s: no split %d", t->info.name, (int)split);
-    if (index < 0 || index >= t->info.split_size[split])
-        return lra_err_set(err, LRA_EINVAL, "%s: index %lld out of range for split %s (size %lld)", t->info.name,
-                           (long long)index, lra_split_names[split], (long long)t->info.split_size[split]);
-    return LRA_OK;
-}
-
 static int text_example(const lra_task *t, lra_split split, int64_t index, lra_example *ex, lra_err *err) {
-    int rc = check_index(t, split, index, err);
+    int rc = lra_task_check_index(t, split, index, err);
     if (rc) return rc;
     const text_state *s = t->state;
     int len, label;

@@ -1,7 +1,10 @@
 // t.c: the test runner (see t.h).
 #include "t.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <time.h>
 
 int         t_case_failures;
@@ -46,4 +49,26 @@ int t_main(int argc, char **argv, const t_case *cases, int n_cases) {
     }
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
+}
+
+void t_tmpdir(char *dir, size_t cap, const char *prefix) {
+    snprintf(dir, cap, "/tmp/lra_%s_XXXXXX", prefix);
+    if (!mkdtemp(dir)) t_fail_at(__FILE__, __LINE__, "mkdtemp %s: %s", dir, strerror(errno));
+}
+
+static int t_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void t_rm_tree(const char *dir) { nftw(dir, t_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+void t_write_file(const char *dir, const char *name, const void *bytes, size_t n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(bytes, 1, n, f) != n) t_fail_at(__FILE__, __LINE__, "cannot write %s: %s", path, strerror(errno));
+    if (f) fclose(f);
 }

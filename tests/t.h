@@ -29,6 +29,13 @@ void t_fail_at(const char *file, int line, const char *fmt, ...)
     ;
 int t_main(int argc, char **argv, const t_case *cases, int n_cases);
 
+// Files for tests of loaders: a fresh directory /tmp/lra_<prefix>_XXXXXX
+// written into dir (cap >= 64), its removal, and a file dir/name of n bytes.
+// Failures fail the current case.
+void t_tmpdir(char *dir, size_t cap, const char *prefix);
+void t_rm_tree(const char *dir);
+void t_write_file(const char *dir, const char *name, const void *bytes, size_t n);
+
 #define T_CHECK(cond, ...) do { if (!(cond)) t_fail_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 #define T_SKIP(reason) do { t_case_skip = (reason); return; } while (0)
 #define T_MAIN(cases) \

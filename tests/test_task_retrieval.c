@@ -6,7 +6,6 @@
 #include "t.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -16,25 +15,10 @@ enum { L_MAX = 4000 };
 
 // ---- helpers ---------------------------------------------------------------------------
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st; (void)flag; (void)ftw;
-    return remove(path);
-}
-static void rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-static void make_tmp(char *dir) {
-    strcpy(dir, "/tmp/lra_retrieval_XXXXXX");
-    T_CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
-}
+static void make_tmp(char *dir) { t_tmpdir(dir, 64, "retrieval"); }
 
 static void put_file(const char *dir, const char *name, const char *content) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    T_CHECK(f != NULL, "create %s", path);
-    if (!f) return;
-    fputs(content, f);
-    fclose(f);
+    t_write_file(dir, name, content, strlen(content));
 }
 
 // A valid release directory of one pair per file.
@@ -129,7 +113,7 @@ static void test_export_errors(void) {
     snprintf(want, sizeof want, "%s: cannot create directory: Not a directory", bad);
     T_CHECK(strcmp(e.msg, want) == 0, "message: %s", e.msg);
     lra_task_retrieval.close(&t);
-    rm_tree(dir);
+    t_rm_tree(dir);
 }
 
 // ---- generator --------------------------------------------------------------------------------
@@ -341,7 +325,7 @@ static void test_round_trip(void) {
     T_CHECK(open_retrieval(&l, lk, 2, 0, &e) == LRA_OK && l.info.split_size[LRA_SPLIT_TEST] == 4, "4 pairs");
     lra_task_retrieval.close(&l);
     lra_task_retrieval.close(&g);
-    rm_tree(dir);
+    t_rm_tree(dir);
 }
 
 static void test_loader_semantics(void) {
@@ -394,7 +378,7 @@ static void test_loader_semantics(void) {
             "describe: %s", buf);
     free(buf);
     lra_task_retrieval.close(&t);
-    rm_tree(dir);
+    t_rm_tree(dir);
 }
 
 static void expect_load_error(const char *dir, const char *train, const char *fmt) {
@@ -436,7 +420,7 @@ static void test_loader_errors(void) {
     snprintf(path, sizeof path, "%s/new_aan_pairs.test.tsv", dir);
     remove(path);
     expect_load_error(dir, NULL, "%s/new_aan_pairs.test.tsv: cannot open: No such file or directory");
-    rm_tree(dir);
+    t_rm_tree(dir);
 }
 
 static const t_case cases[] = {

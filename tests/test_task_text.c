@@ -6,7 +6,6 @@
 #include "t.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -14,16 +13,7 @@
 
 // ---- helpers ---------------------------------------------------------------------------
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st; (void)flag; (void)ftw;
-    return remove(path);
-}
-static void rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-static void make_tmp(char *dir) {
-    strcpy(dir, "/tmp/lra_text_XXXXXX");
-    T_CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
-}
+static void make_tmp(char *dir) { t_tmpdir(dir, 64, "text"); }
 
 static void put_file(const char *dir, const char *name, const char *content, size_t n) {
     char path[512];
@@ -141,7 +131,7 @@ static void test_export_errors(void) {
     snprintf(want, sizeof want, "%s: cannot create directory: Not a directory", bad);
     T_CHECK(strcmp(e.msg, want) == 0, "message: %s", e.msg);
     lra_task_text.close(&t);
-    rm_tree(dir);
+    t_rm_tree(dir);
 }
 
 // ---- generator --------------------------------------------------------------------------------
@@ -386,7 +376,7 @@ static void test_round_trip(void) {
     lra_task_text.close(&l);
     // without val/ the loader uses test/ for val, as LRA
     snprintf(path, sizeof path, "%s/val", dir);
-    rm_tree(path);
+    t_rm_tree(path);
     T_CHECK(open_text(&l, lk, 2, &e) == LRA_OK, "load: %s", e.msg);
     snprintf(want, sizeof want, "data_dir=%s;seq_len=1000;val=test", dir);
     T_CHECK(l.info.split_size[LRA_SPLIT_VAL] == 20 && strcmp(l.info.params, want) == 0, "val reads test/: %s",
@@ -404,9 +394,9 @@ static void test_round_trip(void) {
             e.msg);
     T_CHECK(seen[0] >= 1 && seen[1] == 7 && seen[2] == 7, "progress: %lld calls, last %lld of %lld", (long long)seen[0],
             (long long)seen[1], (long long)seen[2]);
-    rm_tree(dir2);
+    t_rm_tree(dir2);
     lra_task_text.close(&g);
-    rm_tree(dir);
+    t_rm_tree(dir);
 }
 
 static void test_loader_semantics(void) {
@@ -446,7 +436,7 @@ static void test_loader_semantics(void) {
     lra_err e2 = {0};
     lra_example bad = { x.tokens, &x.length, 0 };
     T_CHECK(lra_task_text.example(&t, LRA_SPLIT_TRAIN, 6, &bad, &e2) == LRA_EINVAL, "index out of range");
-    T_CHECK(strcmp(e2.msg, "text: index 6 out of range for split train (size 6)") == 0, "message: %s", e2.msg);
+    T_CHECK(strcmp(e2.msg, "text: no example 6 in split train (size 6)") == 0, "message: %s", e2.msg);
     // describe
     char *buf = NULL;
     size_t len = 0;
@@ -457,7 +447,7 @@ static void test_loader_semantics(void) {
     T_CHECK(strcmp(buf, "label 0 (negative), 7 bytes:\n\\xff\\xfe nine\n") == 0, "describe: %s", buf);
     free(buf);
     lra_task_text.close(&t);
-    rm_tree(dir);
+    t_rm_tree(dir);
 }
 
 // Opens dir as data_dir and checks the error message (with "%s" for dir).
@@ -497,7 +487,7 @@ static void test_loader_errors(void) {
     put_file(dir, "test/pos/0_8.txt", "Fine.", 5);
     put_dir(dir, "val");
     expect_load_error(dir, "%s/val/neg: cannot open directory: No such file or directory");
-    rm_tree(dir);
+    t_rm_tree(dir);
 }
 
 static const t_case cases[] = {
