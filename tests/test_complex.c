@@ -1,8 +1,9 @@
 // test_complex.c: the complex helpers of the diagonal SSMs. The S4D
 // Vandermonde kernel K[h][l] = Re sum_n c[h][n] exp(l w[h][n]) against a long
 // double reference (also at L = 16384 with |Im w| ~ 1000, where a float phase
-// is wrong by radians), its backward against a direct double adjoint and
-// finite differences; elementwise complex exp and product against <complex.h>,
+// is wrong by radians), its backward against a direct double adjoint (also at
+// L = 5001, past the kernel's blocks and superblocks of powers) and finite
+// differences; elementwise complex exp and product against <complex.h>,
 // with out aliasing the inputs, and their backward against finite
 // differences; and the op contract: accumulation, NULL gradients, guards,
 // unchanged inputs, empty shapes and independence of the thread count.
@@ -204,9 +205,10 @@ static void test_vdm_long_fwd(void) {
 
 // ---- Vandermonde: backward ---------------------------------------------------------------
 
-static void check_vdm_bwd_ref(int H, int N, int L, uint64_t seed) {
+static void check_vdm_bwd_case(int H, int N, int L, double wr_lo, double wr_hi, double wi_lo, double wi_hi,
+                               double tol, uint64_t seed) {
     vdm_case v;
-    vc_init(&v, H, N, L, -0.3, -0.01, 0, 3, seed);
+    vc_init(&v, H, N, L, wr_lo, wr_hi, wi_lo, wi_hi, seed);
     lra_real *dc = t_guarded(v.nc), *dw = t_guarded(v.nc);
     memset(dc, 0, sizeof(lra_real) * (size_t)v.nc);
     memset(dw, 0, sizeof(lra_real) * (size_t)v.nc);
@@ -215,15 +217,19 @@ static void check_vdm_bwd_ref(int H, int N, int L, uint64_t seed) {
     ref_vdm_bwd(wc, ww, &v);
     char what[96];
     vc_name(what, sizeof what, &v, "dc");
-    t_close(what, dc, wc, v.nc, T_FWD_TOL);
+    t_close(what, dc, wc, v.nc, tol);
     t_guard_ok(dc, what);
     vc_name(what, sizeof what, &v, "dw");
-    t_close(what, dw, ww, v.nc, T_FWD_TOL);
+    t_close(what, dw, ww, v.nc, tol);
     t_guard_ok(dw, what);
     vc_inputs_unchanged(&v, what);
     free(wc); free(ww);
     t_guarded_free(dc); t_guarded_free(dw);
     vc_free(&v);
+}
+
+static void check_vdm_bwd_ref(int H, int N, int L, uint64_t seed) {
+    check_vdm_bwd_case(H, N, L, -0.3, -0.01, 0, 3, T_FWD_TOL, seed);
 }
 
 static void test_vdm_bwd_ref(void) {
@@ -232,6 +238,19 @@ static void test_vdm_bwd_ref(void) {
     check_vdm_bwd_ref(3, 5, 17, 42);
     check_vdm_bwd_ref(2, 7, 100, 43);
     check_vdm_bwd_ref(3, 33, 257, 44);
+}
+
+// Slow decay over L = 5001 (several thousand powers matter), with small and
+// with large |Im w| (phases to 5e6 rad; in the f64 build the reference's own
+// phase l Im w rounds at ~1e-9 rad, as in long_fwd).
+static void test_vdm_long_bwd(void) {
+#ifdef LRA_F64
+    const double tol = 1e-8;
+#else
+    const double tol = T_FWD_TOL;
+#endif
+    check_vdm_bwd_case(2, 4, 5001, -2e-3, -1e-4, 0, 3, tol, 45);
+    check_vdm_bwd_case(2, 4, 5001, -2e-3, -1e-4, 900, 1100, tol, 46);
 }
 
 static double vc_loss(void *p) {
@@ -325,9 +344,9 @@ static void test_vdm_empty(void) {
 }
 
 // Two calls, and 1, 2 and 3 threads, give the same bits.
-static void test_vdm_deterministic(void) {
+static void check_vdm_deterministic(int L, uint64_t seed) {
     vdm_case v;
-    vc_init(&v, 5, 17, 300, -0.3, -0.01, 0, 50, 70);
+    vc_init(&v, 5, 17, L, -0.3, -0.01, 0, 50, seed);
     lra_real *K0 = t_guarded(v.nk), *dc0 = t_guarded(v.nc), *dw0 = t_guarded(v.nc);
     lra_real *dc = t_guarded(v.nc), *dw = t_guarded(v.nc);
     vc_fwd(&v);
@@ -353,6 +372,12 @@ static void test_vdm_deterministic(void) {
     }
     vc_inputs_unchanged(&v, "deterministic");
     vc_free(&v);
+}
+
+// L = 2100: the threads' shares of (h, block) also start inside later superblocks
+static void test_vdm_deterministic(void) {
+    check_vdm_deterministic(300, 70);
+    check_vdm_deterministic(2100, 71);
 }
 
 // ---- elementwise complex exp and product -----------------------------------------------------
@@ -550,6 +575,7 @@ static const t_case cases[] = {
     { "vandermonde/no_modes", test_vdm_no_modes },
     { "vandermonde/long_fwd", test_vdm_long_fwd },
     { "vandermonde/bwd_ref", test_vdm_bwd_ref },
+    { "vandermonde/long_bwd", test_vdm_long_bwd },
     { "vandermonde/grad", test_vdm_grad },
     { "vandermonde/accumulate", test_vdm_accumulate },
     { "vandermonde/empty", test_vdm_empty },
