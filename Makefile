@@ -8,7 +8,6 @@
 # Never -ffast-math: NaN/Inf detection and the reference numerics depend on IEEE semantics.
 
 SHELL    := /bin/bash
-CC       ?= cc
 ARCH     := $(shell $(CC) -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 BLAS_DIR := /usr/lib/$(ARCH)/openblas-openmp
 BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
@@ -42,23 +41,25 @@ else
 endif
 
 # ---- CUDA (optional) ---------------------------------------------------------
-NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+NVCC       ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
+# nvcc alone is not enough: the runtime and cuBLAS must be there to link
+CUDA_FOUND := $(and $(NVCC),$(wildcard $(CUDA_HOME)/lib64/libcudart.so),$(wildcard $(CUDA_HOME)/lib64/libcublas.so),$(wildcard backends/cuda/*.cu))
 ifeq ($(NO_CUDA),1)
   USE_CUDA :=
   $(info ✗ CUDA (NO_CUDA=1))
-else ifneq ($(and $(NVCC),$(wildcard backends/cuda/*.cu)),)
+else ifneq ($(CUDA_FOUND),)
   USE_CUDA := 1
   $(info ✓ CUDA ($(NVCC)))
 else ifeq ($(CUDA),1)
-  $(error CUDA=1 but nvcc was not found: install the CUDA toolkit or put nvcc on PATH)
+  $(error CUDA=1 but nvcc with libcudart and libcublas was not found under $(or $(CUDA_HOME),PATH))
 else
   USE_CUDA :=
-  $(info ✗ CUDA (nvcc not found; the binary will explain that --backend cuda is unavailable))
+  $(info ✗ CUDA ($(if $(NVCC),no libcudart/libcublas under $(CUDA_HOME)/lib64,nvcc not found); the binary will explain that --backend cuda is unavailable))
 endif
-CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
 NVCCFLAGS  := -O2 -std=c++17 -I. -Xcompiler -Wall,-Wextra -MMD -MP \
               -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
-CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcufft -lstdc++
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
 
 # ---- sources -----------------------------------------------------------------------
 # The numeric library: compiled twice, in float (what users run) and in

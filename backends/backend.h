@@ -128,7 +128,8 @@ struct lra_backend {
     // Row-major strided batched GEMM, for i < batch:
     //   C_i (M, N) = alpha op(A_i) op(B_i) + beta C_i,  op(X) = X or X^T,
     //   A_i = A + i strideA (op(A_i) is (M, K)), likewise B_i (K, N), C_i.
-    // lda/ldb/ldc are row strides of the stored (untransposed) matrices.
+    // lda/ldb/ldc are row strides of the stored (untransposed) matrices. As in
+    // BLAS, C is not read when beta = 0 (K = 0 gives C = beta C).
     void (*gemm)(lra_backend *be, int transA, int transB, int M, int N, int K,
                  lra_real alpha, const lra_real *A, int lda, int64_t strideA,
                  const lra_real *B, int ldb, int64_t strideB,
@@ -209,6 +210,7 @@ struct lra_backend {
     // variance), save mean, rstd (C) and update running_mean/var (C) as
     // running = (1 - momentum) running + momentum batch, with the unbiased batch
     // variance when unbiased_running (PyTorch) or the biased one (Flax).
+    // running_mean/var may be NULL in training (not tracked); eval requires them.
     // Eval: normalise with the running statistics (mean, rstd still written).
     void (*batchnorm_fwd)(lra_backend *be, lra_real *out, lra_real *mean, lra_real *rstd,
                           lra_real *running_mean, lra_real *running_var,

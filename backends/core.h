@@ -38,6 +38,7 @@ enum {
     LRA_ENOMEM,       // allocation failed
     LRA_EUNSUPPORTED, // backend lacks an op or was not built
     LRA_EDB,          // SQLite error
+    LRA_EUSAGE,       // bad command line (exit status 2)
     LRA_ECOUNT
 };
 

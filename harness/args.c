@@ -2,7 +2,7 @@
 #include "args.h"
 
 #include <errno.h>
-#include <limits.h>
+#include <string.h>
 
 int lra_arg_int64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out, lra_err *err) {
     char *end = NULL;
@@ -12,10 +12,8 @@ int lra_arg_int64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_
         *out = v;
         return LRA_OK;
     }
-    if (lo == 0 || lo == 1)
-        return lra_err_set(err, LRA_EINVAL, "%s: expected a %s integer, got '%s'", opt,
-                           lo ? "positive" : "non-negative", s ? s : "");
-    return lra_err_set(err, LRA_EINVAL, "%s: expected an integer >= %lld, got '%s'", opt, (long long)lo, s ? s : "");
+    return lra_err_set(err, LRA_EUSAGE, "%s: expected an integer in [%lld, %lld], got '%s'", opt, (long long)lo,
+                       (long long)hi, s ? s : "");
 }
 
 int lra_arg_int(const char *opt, const char *s, int lo, int *out, lra_err *err) {
@@ -23,4 +21,11 @@ int lra_arg_int(const char *opt, const char *s, int lo, int *out, lra_err *err) 
     int rc = lra_arg_int64(opt, s, lo, 1 << 30, &v, err);
     if (!rc) *out = (int)v;
     return rc;
+}
+
+int lra_arg_option(const char *opt, const char *value, const char *const *known, const char *cmd, lra_err *err) {
+    for (const char *const *k = known; *k; k++)
+        if (!strcmp(*k, opt))
+            return value ? LRA_OK : lra_err_set(err, LRA_EUSAGE, "%s: missing value", opt);
+    return lra_err_set(err, LRA_EUSAGE, "unknown option '%s' for '%s' (see lra help)", opt, cmd);
 }

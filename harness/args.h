@@ -4,9 +4,12 @@
 
 #include "../backends/core.h"
 
-// *out = the integer in s, which must lie in [lo, hi]; otherwise an error
-// "<opt>: expected a positive integer, got '<s>'" (or non-negative, or >= lo).
+// *out = the integer in s, which must lie in [lo, hi]; otherwise an
+// LRA_EUSAGE error "<opt>: expected an integer in [lo, hi], got '<s>'".
 int lra_arg_int64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out, lra_err *err);
 int lra_arg_int(const char *opt, const char *s, int lo, int *out, lra_err *err);
+// Checks that opt is one of known (NULL-terminated) and has a value:
+// "unknown option '<opt>' for '<cmd>' (see lra help)" or "<opt>: missing value".
+int lra_arg_option(const char *opt, const char *value, const char *const *known, const char *cmd, lra_err *err);
 
 #endif // LRA_ARGS_H

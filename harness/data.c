@@ -29,8 +29,11 @@ static const char data_usage[] =
 static int parse_split(const char *s, lra_split *out, lra_err *err) {
     for (int i = 0; i < LRA_SPLIT_COUNT; i++)
         if (!strcmp(s, lra_split_names[i])) { *out = (lra_split)i; return LRA_OK; }
-    return lra_err_set(err, LRA_EINVAL, "--split: unknown split '%s' (choices: train, val, test)", s);
+    return lra_err_set(err, LRA_EUSAGE, "--split: unknown split '%s' (choices: train, val, test)", s);
 }
+
+static const char *const data_options[] = { "--split", "--out", "--cache", "--index", "--n", "--seed", "--param",
+                                            NULL };
 
 static int parse_data_args(int argc, char **argv, data_args *a, lra_err *err) {
     memset(a, 0, sizeof *a);
@@ -38,30 +41,33 @@ static int parse_data_args(int argc, char **argv, data_args *a, lra_err *err) {
     a->n = -1;
     a->seed = 1;
     a->cache = getenv("LRA_CACHE") ? getenv("LRA_CACHE") : ".cache/lra";
-    for (int i = 0; i < argc; i++) {
+    int i = 0;
+    while (i < argc) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t iv;
+        int rc = LRA_OK;
         if (o[0] != '-') {
-            if (a->task) return lra_err_set(err, LRA_EINVAL, "unexpected argument '%s'", o);
+            if (a->task) return lra_err_set(err, LRA_EUSAGE, "unexpected argument '%s'", o);
             a->task = o;
+            i++;
             continue;
         }
-        if (!v) return lra_err_set(err, LRA_EINVAL, "%s: missing value", o);
-        i++;
+        if ((rc = lra_arg_option(o, v, data_options, "lra data", err))) return rc;
         if (!strcmp(o, "--split")) a->split_name = v;
         else if (!strcmp(o, "--out")) a->out = v;
         else if (!strcmp(o, "--cache")) a->cache = v;
-        else if (!strcmp(o, "--index")) { if (lra_arg_int64(o, v, 0, INT64_MAX, &a->index, err)) return err->code; }
-        else if (!strcmp(o, "--n")) { if (lra_arg_int64(o, v, 1, INT64_MAX, &a->n, err)) return err->code; }
-        else if (!strcmp(o, "--seed")) { if (lra_arg_int64(o, v, 0, INT64_MAX, &iv, err)) return err->code; a->seed = (uint64_t)iv; }
+        else if (!strcmp(o, "--index")) rc = lra_arg_int64(o, v, 0, INT64_MAX, &a->index, err);
+        else if (!strcmp(o, "--n")) rc = lra_arg_int64(o, v, 1, INT64_MAX, &a->n, err);
+        else if (!strcmp(o, "--seed")) { rc = lra_arg_int64(o, v, 0, INT64_MAX, &iv, err); a->seed = (uint64_t)iv; }
         else if (!strcmp(o, "--param")) {
             char *eq = strchr(v, '=');
-            if (!eq || eq == v) return lra_err_set(err, LRA_EINVAL, "--param: expected KEY=VALUE, got '%s'", v);
-            if (a->n_params == DATA_MAX_PARAMS) return lra_err_set(err, LRA_EINVAL, "--param: too many parameters");
+            if (!eq || eq == v) return lra_err_set(err, LRA_EUSAGE, "--param: expected KEY=VALUE, got '%s'", v);
+            if (a->n_params == DATA_MAX_PARAMS) return lra_err_set(err, LRA_EUSAGE, "--param: too many parameters");
             *eq = 0;
             a->params[a->n_params++] = (lra_kv){ v, eq + 1, "--param" };
-        } else
-            return lra_err_set(err, LRA_EINVAL, "unknown option '%s' for 'lra data'", o);
+        }
+        if (rc) return rc;
+        i += 2;
     }
     return LRA_OK;
 }
@@ -146,7 +152,7 @@ static int data_build(data_args *a, lra_task *t, lra_err *err) {
 static int data_export(data_args *a, lra_task *t, lra_err *err) {
     lra_split split = LRA_SPLIT_TRAIN;
     if (parse_split(a->split_name, &split, err)) return err->code;
-    if (!a->out) return lra_err_set(err, LRA_EINVAL, "export: --out DIR is required");
+    if (!a->out) return lra_err_set(err, LRA_EUSAGE, "export: --out DIR is required");
     if (!t->vt->export_split)
         return lra_err_set(err, LRA_EUNSUPPORTED, "task %s has no official file format to export", t->info.name);
     if (lra_mkdirs(a->out, err)) return err->code;
@@ -165,15 +171,15 @@ static int data_export(data_args *a, lra_task *t, lra_err *err) {
 int lra_cmd_data(int argc, char **argv, lra_err *err) {
     if (argc < 1 || !strcmp(argv[0], "help") || !strcmp(argv[0], "--help")) {
         fputs(data_usage, stdout);
-        return argc < 1 ? lra_err_set(err, LRA_EINVAL, "missing subcommand (list, show, build, export)") : LRA_OK;
+        return argc < 1 ? lra_err_set(err, LRA_EUSAGE, "missing subcommand (list, show, build, export)") : LRA_OK;
     }
     const char *sub = argv[0];
     if (!strcmp(sub, "list")) return data_list(err);
     if (strcmp(sub, "show") && strcmp(sub, "build") && strcmp(sub, "export"))
-        return lra_err_set(err, LRA_EINVAL, "unknown subcommand '%s' (list, show, build, export)", sub);
+        return lra_err_set(err, LRA_EUSAGE, "unknown subcommand '%s' (list, show, build, export)", sub);
     data_args a;
     if (parse_data_args(argc - 1, argv + 1, &a, err)) return err->code;
-    if (!a.task) return lra_err_set(err, LRA_EINVAL, "%s: missing TASK (see 'lra data list')", sub);
+    if (!a.task) return lra_err_set(err, LRA_EUSAGE, "%s: missing TASK (see 'lra data list')", sub);
     lra_task t;
     if (lra_task_open(&t, a.task, a.params, a.n_params, a.seed, err)) return err->code;
     int rc = !strcmp(sub, "show") ? data_show(&a, &t, err) : !strcmp(sub, "build") ? data_build(&a, &t, err)

@@ -6,6 +6,7 @@
 #include "data.h"
 #include "demo.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char usage[] =
@@ -29,29 +30,31 @@ static const char usage[] =
     "  --lr X           AdamW learning rate (default 0.02)\n"
     "  --seed N         seed of data and initialisation (default 1)\n";
 
+static const char *const demo_options[] = { "--backend", "--threads", "--steps", "--batch", "--length",
+                                            "--width", "--lr", "--seed", NULL };
+
 static int parse_demo_args(int argc, char **argv, lra_demo_config *cfg, lra_err *err) {
     lra_demo_defaults(cfg);
-    for (int i = 0; i < argc; i++) {
+    int i = 0;
+    while (i < argc) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = LRA_OK, iv = 0;
-        if (!strcmp(o, "--backend") && v) cfg->backend = v;
-        else if (!strcmp(o, "--threads")) { rc = lra_arg_int(o, v, 0, &cfg->threads, err); }
-        else if (!strcmp(o, "--steps")) { rc = lra_arg_int(o, v, 1, &cfg->steps, err); }
-        else if (!strcmp(o, "--batch")) { rc = lra_arg_int(o, v, 1, &cfg->batch, err); }
-        else if (!strcmp(o, "--length")) { rc = lra_arg_int(o, v, 2, &cfg->length, err); }
-        else if (!strcmp(o, "--width")) { rc = lra_arg_int(o, v, 1, &cfg->width, err); }
+        int rc = lra_arg_option(o, v, demo_options, "lra demo", err), iv = 0;
+        if (rc) return rc;
+        if (!strcmp(o, "--backend")) cfg->backend = v;
+        else if (!strcmp(o, "--threads")) rc = lra_arg_int(o, v, 0, &cfg->threads, err);
+        else if (!strcmp(o, "--steps")) rc = lra_arg_int(o, v, 1, &cfg->steps, err);
+        else if (!strcmp(o, "--batch")) rc = lra_arg_int(o, v, 1, &cfg->batch, err);
+        else if (!strcmp(o, "--length")) rc = lra_arg_int(o, v, 2, &cfg->length, err);
+        else if (!strcmp(o, "--width")) rc = lra_arg_int(o, v, 1, &cfg->width, err);
         else if (!strcmp(o, "--seed")) { rc = lra_arg_int(o, v, 0, &iv, err); cfg->seed = (uint64_t)iv; }
-        else if (!strcmp(o, "--lr") && v) {
+        else if (!strcmp(o, "--lr")) {
             char *end;
             cfg->lr = strtof(v, &end);
-            if (*end || end == v || !(cfg->lr > 0))
-                rc = lra_err_set(err, LRA_EINVAL, "--lr: expected a positive number, got '%s'", v);
-        } else if (!v && !strncmp(o, "--", 2))
-            rc = lra_err_set(err, LRA_EINVAL, "%s: missing value", o);
-        else
-            rc = lra_err_set(err, LRA_EINVAL, "unknown option '%s' for 'lra demo' (see lra help)", o);
+            if (*end || end == v || !(cfg->lr > 0) || !isfinite(cfg->lr))
+                rc = lra_err_set(err, LRA_EUSAGE, "--lr: expected a positive number, got '%s'", v);
+        }
         if (rc) return rc;
-        i++;
+        i += 2;
     }
     return LRA_OK;
 }
@@ -99,7 +102,7 @@ int main(int argc, char **argv) {
     }
     if (rc) {
         fprintf(stderr, "lra %s: error: %s\n", argv[1], err.msg);
-        return 1;
+        return rc == LRA_EUSAGE ? 2 : 1;
     }
     return 0;
 }

@@ -24,7 +24,10 @@ if ! "$LRA" backends | grep -qE '^cuda +yes'; then
     check cuda_refused 1 "backend 'cuda'( is unavailable: this lra binary was built without CUDA|: no CUDA device available)" \
         -- "$LRA" demo --backend cuda
 fi
-check bad_steps 1 "--steps: expected a positive integer, got 'abc'" -- "$LRA" demo --steps abc
+check bad_steps 2 "--steps: expected an integer in \\[1, 1073741824\\], got 'abc'" -- "$LRA" demo --steps abc
+check unknown_option_last 2 "unknown option '--bogus' for 'lra demo'" -- "$LRA" demo --bogus
+check missing_value 2 "--steps: missing value" -- "$LRA" demo --steps
+check lr_overflow 2 "--lr: expected a positive number, got '1e99'" -- "$LRA" demo --lr 1e99
 # two runs with one seed print the same losses and accuracies (timings aside)
 a=$("$LRA" demo --steps 50 --length 256 --threads 2 2>&1 | sed -E 's/ +[0-9]+ tokens\/s//; /^(training time|backend )/d')
 b=$("$LRA" demo --steps 50 --length 256 --threads 1 2>&1 | sed -E 's/ +[0-9]+ tokens\/s//; /^(training time|backend )/d')
@@ -50,7 +53,8 @@ check data_build 0 'cache: built .*listops-[0-9a-f]{16}\.lds' -- "$LRA" data bui
 check data_build_again 0 'cache: loaded ' -- "$LRA" data build listops --cache "$tmp/c" $short
 check data_unknown_task 1 "unknown task 'nope' \(known: listops, text, retrieval, image, pathfinder, pathx\)" -- "$LRA" data show nope
 check data_bad_param 1 '--param: listops.foo: unknown parameter \(known: ' -- "$LRA" data show listops --param foo=1
-check data_bad_split 1 "--split: unknown split 'dev' \(choices: train, val, test\)" -- "$LRA" data show listops --split dev
+check data_bad_split 2 "--split: unknown split 'dev' \(choices: train, val, test\)" -- "$LRA" data show listops --split dev
+check data_no_subcommand 2 "missing subcommand" -- "$LRA" data
 check data_missing_dir 1 "basic_train.tsv" -- "$LRA" data show listops --param data_dir="$tmp/none"
 
 echo "$pass passed, $fail failed, 0 skipped"

@@ -115,6 +115,10 @@ static void test_gemm_k0(void) {
     lra_real A[1] = {0}, B[1] = {0}, C[6] = {1, 2, 3, 4, 5, 6};
     be->gemm(be, 0, 0, 2, 3, 0, 1, A, 1, 0, B, 3, 0, (lra_real)0.5, C, 3, 0, 1);
     T_CHECK(C[0] == (lra_real)0.5 && C[5] == 3, "C scaled by beta: %g %g", (double)C[0], (double)C[5]);
+    // beta = 0: C is not read, so NaN in a fresh output does not survive
+    lra_real Cn[6] = { NAN, NAN, NAN, NAN, NAN, NAN };
+    be->gemm(be, 0, 0, 2, 3, 0, 1, A, 1, 0, B, 3, 0, 0, Cn, 3, 0, 1);
+    T_CHECK(Cn[0] == 0 && Cn[5] == 0, "beta 0 overwrites: %g %g", (double)Cn[0], (double)Cn[5]);
 }
 
 static const t_case cases[] = {

@@ -140,7 +140,20 @@ static void test_xent(void) {
     t_guarded_free(c.z); t_guarded_free(c.probs); t_guarded_free(c.lpe); t_guarded_free(dz);
 }
 
+// NULL gradients are "not wanted" and skipped (backend.h contract).
+static void test_null_grads(void) {
+    lra_backend *be = t_backend();
+    int32_t tok[3] = { 0, 1, 0 }, labels[2] = { 0, 1 };
+    lra_real dout[6] = { 1, 2, 3, 4, 5, 6 }, probs[4] = { 0.5, 0.5, 0.25, 0.75 };
+    uint8_t mask[6] = { 1, 1, 0, 1, 0, 0 };
+    be->embedding_bwd(be, NULL, dout, tok, 3, 2, 2);
+    be->meanpool_bwd(be, NULL, dout, mask, 2, 3, 1);
+    be->xent_bwd(be, NULL, probs, labels, 2, 2, 1);  // a write through NULL would crash the program
+    T_CHECK(dout[0] == 1 && dout[5] == 6 && probs[3] == (lra_real)0.75, "inputs unchanged");
+}
+
 static const t_case cases[] = {
+    { "loss/null_grads", test_null_grads },
     { "loss/embedding", test_embedding },
     { "loss/meanpool", test_meanpool },
     { "loss/xent", test_xent },

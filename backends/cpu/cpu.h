@@ -41,8 +41,7 @@ typedef struct {
 typedef struct {
     atomic_llong    bytes_in_use;
     atomic_llong    bytes_peak;
-    pthread_mutex_t fft_lock;            // guards the plan cache and FFTW planning
-    int             n_fft_plans;
+    int             n_fft_plans;         // guarded by the process-wide FFTW lock (cpu_fft.c)
     lra_fft_plans   fft_plans[LRA_FFT_MAX_PLANS];
 } lra_cpu_ctx;
 

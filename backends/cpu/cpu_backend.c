@@ -94,9 +94,9 @@ lra_backend *lra_backend_cpu_init(int n_threads, lra_err *err) {
     }
     *be = cpu_table;
     be->ctx = ctx;
-    pthread_mutex_init(&ctx->fft_lock, NULL);
 #ifdef _OPENMP
-    if (n_threads > 0) omp_set_num_threads(n_threads);
+    // OpenMP's thread count is process-wide: set it every time, all cores when n_threads <= 0
+    omp_set_num_threads(n_threads > 0 ? n_threads : omp_get_num_procs());
     be->n_threads = omp_get_max_threads();
 #else
     (void)n_threads;
@@ -112,7 +112,6 @@ lra_backend *lra_backend_cpu_init(int n_threads, lra_err *err) {
 static void cpu_free_backend(lra_backend *be) {
     lra_cpu_ctx *ctx = lra_cpu(be);
     lra_cpu_fft_free(ctx);
-    pthread_mutex_destroy(&ctx->fft_lock);
     free(ctx);
     free(be);
 }

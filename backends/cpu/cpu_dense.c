@@ -16,10 +16,13 @@ void cpu_gemm(lra_backend *be, int transA, int transB, int M, int N, int K, lra_
               int ldc, int64_t strideC, int batch) {
     if (M <= 0 || N <= 0 || batch <= 0) return;
     enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
-    if (K <= 0) {  // BLAS leaves C untouched only when beta == 1; define it as C = beta C
+    if (K <= 0) {  // an empty product: C = beta C, and with beta = 0 C is not read (BLAS)
         for (int i = 0; i < batch; i++)
             for (int m = 0; m < M; m++)
-                for (int n = 0; n < N; n++) C[i * strideC + (int64_t)m * ldc + n] *= beta;
+                for (int n = 0; n < N; n++) {
+                    lra_real *c = &C[i * strideC + (int64_t)m * ldc + n];
+                    *c = beta == 0 ? 0 : beta * *c;
+                }
         return;
     }
     // Many small products: one per thread. Few large ones: OpenBLAS threads each.

@@ -3,6 +3,11 @@
 // executed from any thread with the new-array interface (which is).
 #include "cpu.h"
 
+// FFTW's planner and destroy_plan use process-wide state, so one lock for the
+// whole process guards them (and the plan caches of all CPU backends): the
+// only global of the CPU backend, forced by FFTW's design.
+static pthread_mutex_t lra_fftw_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int lra_fft_good_size(int min_n) {
     for (int n = min_n < 1 ? 1 : min_n;; n++) {
         int r = n;
@@ -17,7 +22,7 @@ int lra_fft_good_size(int min_n) {
 const lra_fft_plans *lra_cpu_fft_plans(lra_backend *be, int n) {
     lra_cpu_ctx *ctx = lra_cpu(be);
     const lra_fft_plans *found = NULL;
-    pthread_mutex_lock(&ctx->fft_lock);
+    pthread_mutex_lock(&lra_fftw_lock);
     for (int i = 0; i < ctx->n_fft_plans; i++)
         if (ctx->fft_plans[i].n == n) found = &ctx->fft_plans[i];
     if (!found && ctx->n_fft_plans < LRA_FFT_MAX_PLANS) {
@@ -33,21 +38,24 @@ const lra_fft_plans *lra_cpu_fft_plans(lra_backend *be, int n) {
             if (p->r2c && p->c2r) {
                 ctx->n_fft_plans++;
                 found = p;
+            } else {
+                if (p->r2c) LRA_FFTW(destroy_plan)(p->r2c);
+                if (p->c2r) LRA_FFTW(destroy_plan)(p->c2r);
             }
         }
         LRA_FFTW(free)(r);
         LRA_FFTW(free)(c);
     }
-    pthread_mutex_unlock(&ctx->fft_lock);
+    pthread_mutex_unlock(&lra_fftw_lock);
     return found;
 }
 
 void lra_cpu_fft_free(lra_cpu_ctx *ctx) {
-    pthread_mutex_lock(&ctx->fft_lock);
+    pthread_mutex_lock(&lra_fftw_lock);
     for (int i = 0; i < ctx->n_fft_plans; i++) {
         LRA_FFTW(destroy_plan)(ctx->fft_plans[i].r2c);
         LRA_FFTW(destroy_plan)(ctx->fft_plans[i].c2r);
     }
     ctx->n_fft_plans = 0;
-    pthread_mutex_unlock(&ctx->fft_lock);
+    pthread_mutex_unlock(&lra_fftw_lock);
 }

@@ -18,6 +18,7 @@ void cpu_embedding_bwd(lra_backend *be, lra_real *dtable, const lra_real *dout, 
                        int C, int V) {
     (void)be;
     (void)V;
+    if (!dtable) return;
 #pragma omp parallel
     {
         int T = lra_omp_threads(), t = 0;
@@ -65,6 +66,7 @@ void cpu_meanpool_fwd(lra_backend *be, lra_real *out, const lra_real *inp, const
 void cpu_meanpool_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, const uint8_t *mask, int B, int L,
                       int C) {
     (void)be;
+    if (!dinp) return;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         int n = cpu_count_real(mask, b, L);
@@ -101,6 +103,7 @@ double cpu_xent_fwd(lra_backend *be, lra_real *probs, lra_real *loss_per_example
 void cpu_xent_bwd(lra_backend *be, lra_real *dlogits, const lra_real *probs, const int32_t *labels, int B, int K,
                   lra_real dloss) {
     (void)be;
+    if (!dlogits) return;
     lra_real s = dloss / (lra_real)B;
     for (int b = 0; b < B; b++)
         for (int k = 0; k < K; k++)

@@ -11,7 +11,8 @@ typedef struct { size_t bytes; char pad[CPU_ALIGN - sizeof(size_t)]; } cpu_block
 
 void *cpu_alloc(lra_backend *be, size_t bytes, lra_err *err) {
     void *raw = NULL;
-    if (posix_memalign(&raw, CPU_ALIGN, sizeof(cpu_block_head) + (bytes ? bytes : 1)) != 0) {
+    if (bytes > (size_t)INT64_MAX - sizeof(cpu_block_head) ||
+        posix_memalign(&raw, CPU_ALIGN, sizeof(cpu_block_head) + (bytes ? bytes : 1)) != 0) {
         lra_err_set(err, LRA_ENOMEM, "cpu backend: cannot allocate %zu bytes", bytes);
         return NULL;
     }

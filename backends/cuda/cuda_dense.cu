@@ -2,14 +2,15 @@
 #include "cuda.cuh"
 
 // C (M, N) = beta C for each of `batch` matrices: the K = 0 case, defined as
-// on the CPU (BLAS would leave C alone only for beta = 1).
+// on the CPU (with beta = 0, C is not read, as in BLAS).
 __global__ static void cu_scale_matrices_kernel(lra_real *C, lra_real beta, int M, int N, int ldc, int64_t strideC,
                                                 int batch) {
     int64_t n = (int64_t)batch * M * N;
     CU_FOR(i, n) {
         int64_t col = i % N, t = i / N;
         int64_t row = t % M, b = t / M;
-        C[b * strideC + row * ldc + col] *= beta;
+        lra_real *c = &C[b * strideC + row * ldc + col];
+        *c = beta == 0 ? 0 : beta * *c;
     }
 }
 

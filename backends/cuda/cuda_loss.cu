@@ -57,7 +57,7 @@ void cuda_xent_bwd(lra_backend *be, lra_real *dlogits, const lra_real *probs, co
                    lra_real dloss) {
     (void)be;
     int64_t n = (int64_t)B * K;
-    if (n <= 0) return;
+    if (n <= 0 || !dlogits) return;
     lra_real s = dloss / (lra_real)B;
     CU_LAUNCH(cu_xent_bwd_kernel, cu_grid(n, CU_BLOCK), CU_BLOCK, dlogits, probs, labels, K, n, s);
 }
