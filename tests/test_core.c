@@ -3,6 +3,9 @@
 #include "check.h"
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static void test_err(void) {
     lra_err e = {0};
@@ -42,6 +45,15 @@ static void test_registry(void) {
     int n = lra_backend_missing(be, missing, 64);
     for (int i = 0; i < n && i < 64; i++) T_CHECK(0, "cpu backend lacks op %s", missing[i]);
     T_CHECK(lra_backend_op_count() > 50, "op names listed");
+    // threads <= 0 means all cores again, after a backend with 1 thread
+    lra_backend *one = lra_backend_init("cpu", 1, &e), *all = lra_backend_init("cpu", 0, &e);
+    T_CHECK(one && one->n_threads == 1, "1 thread");
+    T_CHECK(all && all->n_threads >= 1 && strstr(all->device, "thread") != NULL, "all cores: %d", all ? all->n_threads : -1);
+#ifdef _OPENMP
+    T_CHECK(all && all->n_threads == omp_get_num_procs(), "all cores = %d", all ? all->n_threads : -1);
+#endif
+    lra_backend_free(one);
+    lra_backend_free(all);
     T_CHECK(lra_backend_has_op(be, "scan_bwd") && !lra_backend_has_op(be, "no_such_op"), "has_op");
     if (!lra_backend_available("cuda")) {
         T_CHECK(lra_backend_init("cuda", 0, &e) == NULL && e.code == LRA_EUNSUPPORTED, "cuda refused");
@@ -88,6 +100,12 @@ static void test_alloc_failure(void) {
     void *p = be->alloc(be, (size_t)1 << 62, &e);
     T_CHECK(p == NULL && e.code == LRA_ENOMEM, "huge allocation refused, not a crash");
     T_CHECK(strstr(e.msg, "cannot allocate") != NULL, "message: %s", e.msg);
+    // sizes next to SIZE_MAX must not wrap around to a small block
+    lra_mem_stats s0, s1;
+    be->mem_stats(be, &s0);
+    T_CHECK(be->alloc(be, SIZE_MAX - 16, &e) == NULL && e.code == LRA_ENOMEM, "SIZE_MAX - 16 refused");
+    be->mem_stats(be, &s1);
+    T_CHECK(s1.bytes_in_use == s0.bytes_in_use, "accounting untouched by a refused allocation");
 }
 
 static const t_case cases[] = {
