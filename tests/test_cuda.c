@@ -4,7 +4,7 @@
 // "cuda/<op>", run by the function op_tests[] gives for it:
 // - no CUDA backend here (no device, no driver, or a build without CUDA):
 //   every case is skipped with the reason from lra_backend_init;
-// - the CUDA backend lacks the op: skipped "(not implemented on cuda)";
+// - the CUDA backend lacks the op: skipped "(the cuda backend lacks this op)";
 // - otherwise both backends run on the same fresh random inputs (uploaded to
 //   the GPU) and the downloaded GPU results are compared with the CPU's.
 // An op name that op_tests[] does not know is a FAILED case, so a new op
@@ -58,8 +58,8 @@ static lra_backend *t_gpu(void) {
 #define NEED(op)                                                   \
     do {                                                           \
         if (!t_gpu()) T_SKIP(t_gpu_why);                           \
-        if (!t_gpu()->op) T_SKIP("not implemented on cuda");       \
-        if (!t_backend()->op) T_SKIP("not implemented on cpu");    \
+        if (!t_gpu()->op) T_SKIP("the cuda backend lacks this op");       \
+        if (!t_backend()->op) T_SKIP("the cpu backend lacks this op");    \
     } while (0)
 
 __attribute__((format(printf, 1, 2))) static const char *tag(const char *fmt, ...) {
