@@ -64,7 +64,7 @@ CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcubl
 # ---- sources -----------------------------------------------------------------------
 # The numeric library: compiled twice, in float (what users run) and in
 # double (the gradient-check build of the tests).
-LIB_SRCS     := backends/core.c backends/backend.c $(wildcard backends/cpu/*.c)
+LIB_SRCS     := backends/core.c backends/backend.c $(wildcard backends/cpu/*.c) $(wildcard models/*.c)
 APP_SRCS     := $(wildcard harness/*.c) $(wildcard tasks/*.c)
 CUDA_SRCS    := $(wildcard backends/cuda/*.cu)
 TEST_SUPPORT := tests/t.c tests/check.c
