@@ -72,3 +72,15 @@ void t_write_file(const char *dir, const char *name, const void *bytes, size_t n
     if (!f || fwrite(bytes, 1, n, f) != n) t_fail_at(__FILE__, __LINE__, "cannot write %s: %s", path, strerror(errno));
     if (f) fclose(f);
 }
+
+void t_progress_record(void *ctx, int64_t done, int64_t total) {
+    int64_t *seen = ctx;
+    seen[0]++;
+    seen[1] = done;
+    seen[2] = total;
+}
+
+int t_cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}

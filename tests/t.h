@@ -10,6 +10,7 @@
 #ifndef LRA_T_H
 #define LRA_T_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,12 @@ int t_main(int argc, char **argv, const t_case *cases, int n_cases);
 void t_tmpdir(char *dir, size_t cap, const char *prefix);
 void t_rm_tree(const char *dir);
 void t_write_file(const char *dir, const char *name, const void *bytes, size_t n);
+
+// Progress callback (lra_progress_fn) for export tests: ctx is int64_t[3]
+// receiving the number of calls, the last done and the last total.
+void t_progress_record(void *ctx, int64_t done, int64_t total);
+// qsort comparator of uint64_t values (hashes of examples).
+int t_cmp_u64(const void *a, const void *b);
 
 #define T_CHECK(cond, ...) do { if (!(cond)) t_fail_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 #define T_SKIP(reason) do { t_case_skip = (reason); return; } while (0)

@@ -221,11 +221,6 @@ static void test_determinism(void) {
     lra_task_image.close(&b);
 }
 
-static int cmp_u64(const void *x, const void *y) {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
 static void test_disjoint_splits(void) {
     lra_task t;
     lra_err e = {0};
@@ -238,7 +233,7 @@ static void test_disjoint_splits(void) {
             get(&t, (lra_split)s, i, &x);
             h[s * N + i] = hash_example(&x);
         }
-    qsort(h, 3 * N, sizeof h[0], cmp_u64);
+    qsort(h, 3 * N, sizeof h[0], t_cmp_u64);
     int dups = 0;
     for (int i = 1; i < 3 * N; i++) dups += h[i] == h[i - 1];
     T_CHECK(dups == 0, "%d identical images among the first %d of each split", dups, N);
@@ -405,13 +400,6 @@ static void test_statistics(void) {
 
 // ---- export and loader ----------------------------------------------------------------------------
 
-static void on_progress(void *ctx, int64_t done, int64_t total) {
-    int64_t *seen = ctx;
-    seen[0]++;
-    seen[1] = done;
-    seen[2] = total;
-}
-
 static long file_size(const char *dir, const char *name) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -443,7 +431,7 @@ static void test_round_trip(void) {
     lra_kv kv[] = { { "n_train", "10030", NULL }, { "n_val", "7", NULL }, { "n_test", "11", NULL } };
     T_CHECK(open_image(&g, kv, 3, &e) == LRA_OK, "open: %s", e.msg);
     int64_t seen[3] = { 0, 0, 0 };
-    T_CHECK(lra_task_image.export_split(&g, LRA_SPLIT_TRAIN, dir, -1, on_progress, seen, &e) == LRA_OK, "export: %s",
+    T_CHECK(lra_task_image.export_split(&g, LRA_SPLIT_TRAIN, dir, -1, t_progress_record, seen, &e) == LRA_OK, "export: %s",
             e.msg);
     T_CHECK(seen[1] == 10037 && seen[2] == 10037, "progress: last %lld of %lld", (long long)seen[1],
             (long long)seen[2]);

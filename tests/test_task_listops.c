@@ -351,11 +351,6 @@ static void test_determinism(void) {
     lra_task_listops.close(&w);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 // Hashes of all examples of t (sorted per split) into h[split]; returns
 // repeats within splits (equal hashes) in *repeats.
 static void split_hashes(lra_task *t, uint64_t *h[LRA_SPLIT_COUNT], int64_t *repeats) {
@@ -376,7 +371,7 @@ static void split_hashes(lra_task *t, uint64_t *h[LRA_SPLIT_COUNT], int64_t *rep
             int in = s == 0 ? u < bound[0] : s == 1 ? u >= bound[0] && u < bound[1] : u >= bound[1];
             T_CHECK(in, "example %lld of %s hashes into its split's fraction", (long long)i, lra_split_names[s]);
         }
-        qsort(h[s], (size_t)n, sizeof *h[s], cmp_u64);
+        qsort(h[s], (size_t)n, sizeof *h[s], t_cmp_u64);
         for (int64_t i = 1; i < n; i++) *repeats += h[s][i] == h[s][i - 1];
     }
 }

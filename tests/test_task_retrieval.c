@@ -155,11 +155,6 @@ static void test_determinism(void) {
     lra_task_retrieval.close(&b);
 }
 
-static int cmp_u64(const void *x, const void *y) {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
 static void test_disjoint_splits(void) {
     lra_task t;
     lra_err e = {0};
@@ -173,7 +168,7 @@ static void test_disjoint_splits(void) {
             get(&t, (lra_split)s, i, &x);
             h[s * N + i] = hash_example(&x, 512);
         }
-    qsort(h, 3 * N, sizeof h[0], cmp_u64);
+    qsort(h, 3 * N, sizeof h[0], t_cmp_u64);
     int dups = 0;
     for (int i = 1; i < 3 * N; i++) dups += h[i] == h[i - 1];
     T_CHECK(dups == 0, "%d identical pairs among the first %d of each split", dups, N);
@@ -272,13 +267,6 @@ static void test_long_range(void) {
 
 // ---- export and loader ----------------------------------------------------------------------------
 
-static void on_progress(void *ctx, int64_t done, int64_t total) {
-    int64_t *seen = ctx;
-    seen[0]++;
-    seen[1] = done;
-    seen[2] = total;
-}
-
 static void test_round_trip(void) {
     char dir[64];
     make_tmp(dir);
@@ -290,7 +278,7 @@ static void test_round_trip(void) {
     T_CHECK(open_retrieval(&g, kv, 4, 9, &e) == LRA_OK, "open: %s", e.msg);
     int64_t seen[3] = { 0, 0, 0 };
     for (int s = 0; s < LRA_SPLIT_COUNT; s++)
-        T_CHECK(lra_task_retrieval.export_split(&g, (lra_split)s, dir, -1, on_progress, seen, &e) == LRA_OK,
+        T_CHECK(lra_task_retrieval.export_split(&g, (lra_split)s, dir, -1, t_progress_record, seen, &e) == LRA_OK,
                 "export: %s", e.msg);
     T_CHECK(seen[0] == 4 && seen[1] == 30 && seen[2] == 30, "progress: %lld calls, last %lld of %lld",
             (long long)seen[0], (long long)seen[1], (long long)seen[2]);

@@ -175,11 +175,6 @@ static void test_determinism(void) {
     lra_task_text.close(&b);
 }
 
-static int cmp_u64(const void *x, const void *y) {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
 static void test_disjoint_splits(void) {
     lra_task t;
     lra_err e = {0};
@@ -193,7 +188,7 @@ static void test_disjoint_splits(void) {
             get(&t, (lra_split)s, i, &x);
             h[s * N + i] = hash_example(&x, 1000);
         }
-    qsort(h, 3 * N, sizeof h[0], cmp_u64);
+    qsort(h, 3 * N, sizeof h[0], t_cmp_u64);
     int dups = 0;
     for (int i = 1; i < 3 * N; i++) dups += h[i] == h[i - 1];
     T_CHECK(dups == 0, "%d identical examples among the first %d of each split", dups, N);
@@ -324,13 +319,6 @@ static void test_long_range(void) {
 
 // ---- export and loader ----------------------------------------------------------------------------
 
-static void on_progress(void *ctx, int64_t done, int64_t total) {
-    int64_t *seen = ctx;
-    seen[0]++;
-    seen[1] = done;
-    seen[2] = total;
-}
-
 static void test_round_trip(void) {
     char dir[64];
     make_tmp(dir);
@@ -390,7 +378,7 @@ static void test_round_trip(void) {
     char dir2[64];
     make_tmp(dir2);
     int64_t seen[3] = { 0, 0, 0 };
-    T_CHECK(lra_task_text.export_split(&g, LRA_SPLIT_TRAIN, dir2, 7, on_progress, seen, &e) == LRA_OK, "export 7: %s",
+    T_CHECK(lra_task_text.export_split(&g, LRA_SPLIT_TRAIN, dir2, 7, t_progress_record, seen, &e) == LRA_OK, "export 7: %s",
             e.msg);
     T_CHECK(seen[0] >= 1 && seen[1] == 7 && seen[2] == 7, "progress: %lld calls, last %lld of %lld", (long long)seen[0],
             (long long)seen[1], (long long)seen[2]);
