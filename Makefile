@@ -64,10 +64,10 @@ CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcubl
 # ---- sources -----------------------------------------------------------------------
 # The numeric library: compiled twice, in float (what users run) and in
 # double (the gradient-check build of the tests).
-LIB_SRCS     := backends/core.c backends/backend.c $(wildcard backends/cpu/*.c) $(wildcard models/*.c)
+LIB_SRCS     := backends/core.c backends/backend.c backends/kv.c $(wildcard backends/cpu/*.c) $(wildcard models/*.c)
 APP_SRCS     := $(wildcard harness/*.c) $(wildcard tasks/*.c)
 CUDA_SRCS    := $(wildcard backends/cuda/*.cu)
-TEST_SUPPORT := tests/t.c tests/check.c
+TEST_SUPPORT := tests/t.c tests/check.c tests/mixer_check.c
 TEST_SRCS    := $(filter-out $(TEST_SUPPORT) tests/test_cuda.c,$(wildcard tests/*.c))
 TEST_NAMES   := $(basename $(notdir $(TEST_SRCS)))
 # tests of the tasks and the harness run in the float build only

@@ -10,17 +10,11 @@
 #define LRA_TASK_H
 
 #include "../backends/core.h"
+#include "../backends/kv.h"
 
 typedef enum { LRA_SPLIT_TRAIN = 0, LRA_SPLIT_VAL, LRA_SPLIT_TEST, LRA_SPLIT_COUNT } lra_split;
 extern const char *const lra_split_names[LRA_SPLIT_COUNT];  // "train", "val", "test"
 
-// One task parameter as text, with where it came from for error messages
-// ("experiments/x.yaml:12:5" or "--param"; NULL when unknown).
-typedef struct {
-    const char *key;
-    const char *value;
-    const char *where;
-} lra_kv;
 
 // What the training loop needs to know about a task, fixed once it is opened.
 typedef struct {
@@ -96,23 +90,6 @@ int  lra_task_open(lra_task *t, const char *name, const lra_kv *params, int n_pa
 void lra_task_close(lra_task *t);
 
 // ---- helpers for task implementations (tasks/task.c) ------------------------
-// Finds key in params; NULL when absent.
-const lra_kv *lra_kv_find(const lra_kv *params, int n_params, const char *key);
-// Fails on the first key of params not in known (a NULL-terminated list), with
-// the message "<where>: <task>.<key>: unknown parameter (known: a, b, c)".
-int lra_kv_check_known(const lra_kv *params, int n_params, const char *task, const char *const *known,
-                       lra_err *err);
-// Typed getters: absent -> default; present but malformed or outside
-// [lo, hi] -> error "<where>: <task>.<key>: expected ... got '<value>'".
-int lra_kv_int(const lra_kv *params, int n_params, const char *task, const char *key, int64_t def, int64_t lo,
-               int64_t hi, int64_t *out, lra_err *err);
-int lra_kv_double(const lra_kv *params, int n_params, const char *task, const char *key, double def, double lo,
-                  double hi, double *out, lra_err *err);
-// Value must be one of choices (NULL-terminated); returns its index in *out.
-int lra_kv_choice(const lra_kv *params, int n_params, const char *task, const char *key, int def,
-                  const char *const *choices, int *out, lra_err *err);
-int lra_kv_string(const lra_kv *params, int n_params, const char *key, const char *def, const char **out);
-
 // The pixel-input parameters shared by the pixel tasks (their known-key lists
 // include them): input = tokens | scalar, and with scalar,
 // normalize = unit ([0, 1], S4 Pathfinder) | symmetric ([-1, 1], S5 and MEGA:
@@ -120,8 +97,6 @@ int lra_kv_string(const lra_kv *params, int n_params, const char *key, const cha
 // Fills info->scalar_* and appends ";input=...;normalize=..." to info->params.
 int lra_task_pixel_input(const lra_kv *params, int n_params, const char *task, lra_task_info *info, lra_err *err);
 
-// Where a parameter came from, for messages ("parameter" when unknown).
-const char *lra_kv_where(const lra_kv *kv);
 // Checks (split, index) against t->info.split_size:
 // "<task>: no example <index> in split <split> (size <n>)".
 int lra_task_check_index(const lra_task *t, lra_split split, int64_t index, lra_err *err);

@@ -1,0 +1,144 @@
+// mixer_check.c: shared gradient and step checks of sequence mixers.
+#include "mixer_check.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    lra_mixer_solo *s;
+    lra_ctx         ctx;
+    lra_real       *x, *y, *R;
+    int64_t         n;
+} mix_fd;
+
+static double mix_loss(void *p) {
+    mix_fd *f = p;
+    lra_err err = { 0 };
+    int rc = f->s->m.vt->forward(&f->s->m, &f->ctx, f->y, f->x, &err);
+    T_CHECK(rc == 0, "forward failed: %s", err.msg);
+    return t_project(f->y, f->R, f->n);
+}
+
+static uint8_t *mix_mask(lra_backend *be, const t_mixer_case *c, lra_real **maskf) {
+    *maskf = NULL;
+    if (!c->mask) return NULL;
+    int64_t n = (int64_t)c->B * c->L;
+    uint8_t *m = be->alloc(be, (size_t)n, NULL);
+    lra_real *f = be->alloc(be, (size_t)n * sizeof(lra_real), NULL);
+    memcpy(m, c->mask, (size_t)n);
+    for (int64_t i = 0; i < n; i++) f[i] = c->mask[i] ? 1 : 0;
+    *maskf = f;
+    return m;
+}
+
+int t_mixer_gradcheck(const t_mixer_case *c) {
+    lra_backend *be = t_backend();
+    lra_mixer_solo s;
+    lra_err err = { 0 };
+    if (lra_mixer_solo_new(&s, be, c->name, c->kv, c->n_kv, c->D, c->B, c->L, 7, &err)) {
+        t_fail_at(__FILE__, __LINE__, "%s: %s", c->name, err.msg);
+        return 0;
+    }
+    int fails0 = t_case_failures;
+    int64_t n = (int64_t)c->B * c->L * c->D;
+    mix_fd f = { .s = &s, .n = n };
+    lra_real *maskf;
+    uint8_t *mask = mix_mask(be, c, &maskf);
+    f.ctx = (lra_ctx){ .be = be, .B = c->B, .L = c->L, .training = c->training, .seed = 99, .mask = mask,
+                       .maskf = maskf };
+    f.x = calloc((size_t)n, sizeof(lra_real));
+    f.y = calloc((size_t)n, sizeof(lra_real));
+    f.R = calloc((size_t)n, sizeof(lra_real));
+    lra_real *y2 = calloc((size_t)n, sizeof(lra_real)), *dx = calloc((size_t)n, sizeof(lra_real));
+    lra_real *g1 = calloc((size_t)s.n_real + 1, sizeof(lra_real));
+    t_rand_fill(f.x, n, 1, -1, 1);
+    t_rand_fill(f.R, n, 2, -1, 1);
+    mix_loss(&f);
+    memcpy(y2, f.y, (size_t)n * sizeof(lra_real));
+    mix_loss(&f);
+    T_CHECK(memcmp(y2, f.y, (size_t)n * sizeof(lra_real)) == 0, "%s: forward is not deterministic", c->name);
+    be->zero(be, s.grads, (size_t)s.n_real * sizeof(lra_real));
+    T_CHECK(s.m.vt->backward(&s.m, &f.ctx, dx, f.R, f.x, &err) == 0, "%s: backward: %s", c->name, err.msg);
+    memcpy(g1, s.grads, (size_t)s.n_real * sizeof(lra_real));
+    memcpy(y2, dx, (size_t)n * sizeof(lra_real));
+    // accumulation: a second backward adds the same amounts again
+    T_CHECK(s.m.vt->backward(&s.m, &f.ctx, dx, f.R, f.x, &err) == 0, "%s: backward: %s", c->name, err.msg);
+    for (int64_t i = 0; i < n; i++)
+        if (fabs((double)dx[i] - 2.0 * y2[i]) > 1e-5 * (1 + fabs((double)y2[i]))) {
+            t_fail_at(__FILE__, __LINE__, "%s: dx does not accumulate at [%lld]", c->name, (long long)i);
+            break;
+        }
+    for (int64_t i = 0; i < s.n_real; i++)
+        if (fabs((double)s.grads[i] - 2.0 * g1[i]) > 1e-5 * (1 + fabs((double)g1[i]))) {
+            t_fail_at(__FILE__, __LINE__, "%s: parameter gradients do not accumulate at [%lld]", c->name,
+                      (long long)i);
+            break;
+        }
+    char what[160];
+    snprintf(what, sizeof what, "%s: dx", c->name);
+    t_gradcheck(what, mix_loss, &f, f.x, n, y2, c->tol);
+    for (int i = 0; i < s.m.n_params; i++) {
+        if (!s.m.g[i]) continue;
+        snprintf(what, sizeof what, "%s: d%s", c->name, s.specs[i].name);
+        t_gradcheck(what, mix_loss, &f, s.m.p[i], lra_spec_numel(&s.specs[i]), g1 + (s.m.g[i] - s.grads), c->tol);
+    }
+    free(f.x);
+    free(f.y);
+    free(f.R);
+    free(y2);
+    free(dx);
+    free(g1);
+    be->free(be, mask);
+    be->free(be, maskf);
+    lra_mixer_solo_free(&s);
+    return t_case_failures == fails0;
+}
+
+int t_mixer_stepcheck(const t_mixer_case *c, double tol) {
+    lra_backend *be = t_backend();
+    lra_mixer_solo s;
+    lra_err err = { 0 };
+    if (lra_mixer_solo_new(&s, be, c->name, c->kv, c->n_kv, c->D, c->B, c->L, 7, &err)) {
+        t_fail_at(__FILE__, __LINE__, "%s: %s", c->name, err.msg);
+        return 0;
+    }
+    if (!s.m.vt->step) {
+        lra_mixer_solo_free(&s);
+        return 1;
+    }
+    int fails0 = t_case_failures;
+    int B = c->B, L = c->L, D = c->D;
+    int64_t n = (int64_t)B * L * D;
+    lra_real *x = calloc((size_t)n, sizeof(lra_real)), *y = calloc((size_t)n, sizeof(lra_real));
+    lra_real *xt = calloc((size_t)B * D, sizeof(lra_real)), *yt = calloc((size_t)B * D, sizeof(lra_real));
+    t_rand_fill(x, n, 3, -1, 1);
+    lra_ctx ctx = { .be = be, .B = B, .L = L, .training = 0, .seed = 5 };
+    T_CHECK(s.m.vt->forward(&s.m, &ctx, y, x, &err) == 0, "%s: forward: %s", c->name, err.msg);
+    T_CHECK(s.m.vt->step_prepare(&s.m, be, &err) == 0, "%s: step_prepare: %s", c->name, err.msg);
+    int64_t ns = s.m.vt->state_size(&s.m, B);
+    lra_real *state = be->alloc(be, (size_t)ns * sizeof(lra_real), &err);
+    be->zero(be, state, (size_t)ns * sizeof(lra_real));
+    double ymax = 0, worst = 0;
+    int wt = -1;
+    for (int64_t i = 0; i < n; i++) ymax = fmax(ymax, fabs((double)y[i]));
+    lra_ctx sctx = ctx;
+    sctx.L = 1;
+    for (int t = 0; t < L && t_case_failures == fails0; t++) {
+        for (int b = 0; b < B; b++) memcpy(xt + (int64_t)b * D, x + ((int64_t)b * L + t) * D, (size_t)D * sizeof(lra_real));
+        T_CHECK(s.m.vt->step(&s.m, &sctx, state, yt, xt, &err) == 0, "%s: step: %s", c->name, err.msg);
+        for (int b = 0; b < B; b++)
+            for (int d = 0; d < D; d++) {
+                double e = fabs((double)yt[(int64_t)b * D + d] - (double)y[((int64_t)b * L + t) * D + d]);
+                if (!(e <= worst)) { worst = isnan(e) ? INFINITY : e; wt = t; }
+            }
+    }
+    T_CHECK(worst <= tol * fmax(ymax, 1e-30), "%s: step vs convolution: error %.3g (max |y| %.3g) at t = %d",
+            c->name, worst, ymax, wt);
+    be->free(be, state);
+    free(x);
+    free(y);
+    free(xt);
+    free(yt);
+    lra_mixer_solo_free(&s);
+    return t_case_failures == fails0;
+}

@@ -1,0 +1,31 @@
+// mixer_check.h: checks every mixer gets the same way: finite-difference
+// gradients of the input and of every trainable parameter, the accumulation
+// contract, and the recurrent step against the convolution mode.
+#ifndef LRA_MIXER_CHECK_H
+#define LRA_MIXER_CHECK_H
+
+#include "../models/layer.h"
+#include "check.h"
+
+typedef struct {
+    const char    *name;     // registry name
+    const lra_kv  *kv;       // mixer parameters
+    int            n_kv;
+    int            D, B, L;
+    const uint8_t *mask;     // (B, L) host, or NULL
+    int            training; // dropout on (seeded, replayed identically)
+    double         tol;      // FD tolerance (T_GRAD_TOL is a good start)
+} t_mixer_case;
+
+// Forward + backward with dy = R (random), then central differences on x and
+// on each trainable parameter tensor (spec names in messages); also checks
+// that backward accumulates (a second backward doubles every gradient) and
+// that forward is deterministic. Returns 1 when everything passed.
+int t_mixer_gradcheck(const t_mixer_case *c);
+
+// Runs forward over (B, L) in convolution mode, then the recurrent step
+// position by position from a zero state, and compares: max error relative
+// to max |y| <= tol. Skips (returns 1) when the mixer has no step.
+int t_mixer_stepcheck(const t_mixer_case *c, double tol);
+
+#endif // LRA_MIXER_CHECK_H
