@@ -90,7 +90,7 @@ else
   LDLIBS32  := $(LDLIBS)
 endif
 
-.PHONY: all deps test test-sanitize test-cuda run clean
+.PHONY: all deps test test-sanitize test-cuda run ref clean
 .SECONDARY:
 all: deps $(BUILD)/lra $(TESTS32) $(TESTS64)
 
@@ -160,6 +160,12 @@ else
 test-cuda:
 	@echo "test-cuda: CUDA is not built (nvcc not found or NO_CUDA=1)"; exit 1
 endif
+
+# Regenerates the committed reference files under tests/ref/ with PyTorch
+# (Debian python3-torch under /usr/bin/python3); the tests only read them.
+ref:
+	@/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "ref: needs python3-torch (apt install python3-torch)"; exit 1; }
+	@for s in tests/ref/gen_*.py; do echo "  REF   $$s"; /usr/bin/python3 $$s tests/ref || exit 1; done
 
 run: deps $(BUILD)/lra
 	$(BUILD)/lra demo

@@ -142,3 +142,116 @@ int t_mixer_stepcheck(const t_mixer_case *c, double tol) {
     lra_mixer_solo_free(&s);
     return t_case_failures == fails0;
 }
+
+// Reads tensor name of the reference file as doubles (F64 only); NULL and a
+// failure when absent or of another size.
+static double *ref_read(lra_st_file *f, const char *path, const char *name, int64_t numel) {
+    const lra_st_tensor *t = lra_st_find(f, name);
+    if (!t || t->dtype != LRA_ST_F64 || t->numel != numel) {
+        t_fail_at(__FILE__, __LINE__, "%s: tensor %s missing, not F64 or not %lld elements", path, name,
+                  (long long)numel);
+        return NULL;
+    }
+    double *buf = malloc((size_t)numel * sizeof(double) + 1);
+    lra_err err = { 0 };
+    if (lra_st_read(f, name, buf, numel * (int64_t)sizeof(double), &err)) {
+        t_fail_at(__FILE__, __LINE__, "%s", err.msg);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int ref_meta_int(lra_st_file *f, const char *path, const char *key) {
+    const char *v = lra_st_metadata(f, key);
+    if (!v) t_fail_at(__FILE__, __LINE__, "%s: metadata %s missing", path, key);
+    return v ? atoi(v) : 0;
+}
+
+// Splits "a=1;b=2" into kv (pointing into buf); returns the count.
+static int ref_parse_kv(char *buf, lra_kv *kv, int cap) {
+    int n = 0;
+    for (char *tok = strtok(buf, ";"); tok && n < cap; tok = strtok(NULL, ";")) {
+        char *eq = strchr(tok, '=');
+        if (!eq) continue;
+        *eq = 0;
+        kv[n++] = (lra_kv){ tok, eq + 1, "reference file" };
+    }
+    return n;
+}
+
+int t_mixer_refcheck(const char *path, double tol_out, double tol_grad) {
+    int fails0 = t_case_failures;
+    lra_err err = { 0 };
+    lra_st_file *f;
+    if (lra_st_open(path, &f, &err)) {
+        t_fail_at(__FILE__, __LINE__, "%s", err.msg);
+        return 0;
+    }
+    const char *name = lra_st_metadata(f, "mixer"), *kvs = lra_st_metadata(f, "kv");
+    char kvbuf[1024];
+    snprintf(kvbuf, sizeof kvbuf, "%s", kvs ? kvs : "");
+    lra_kv kv[32];
+    int n_kv = ref_parse_kv(kvbuf, kv, 32);
+    int D = ref_meta_int(f, path, "D"), B = ref_meta_int(f, path, "B"), L = ref_meta_int(f, path, "L");
+    lra_backend *be = t_backend();
+    lra_mixer_solo s;
+    if (!name || t_case_failures != fails0 ||
+        lra_mixer_solo_new(&s, be, name, kv, n_kv, D, B, L, 1, &err)) {
+        t_fail_at(__FILE__, __LINE__, "%s: %s", path, err.msg);
+        lra_st_close(f);
+        return 0;
+    }
+    int64_t n = (int64_t)B * L * D;
+    double *x = ref_read(f, path, "x", n), *dy = ref_read(f, path, "dy", n);
+    double *y = ref_read(f, path, "y", n), *dx = ref_read(f, path, "dx", n);
+    lra_real *xr = calloc((size_t)n, sizeof(lra_real)), *dyr = calloc((size_t)n, sizeof(lra_real));
+    lra_real *yr = calloc((size_t)n, sizeof(lra_real)), *dxr = calloc((size_t)n, sizeof(lra_real));
+    uint8_t *mask = NULL;
+    lra_real *maskf = NULL;
+    if (lra_st_find(f, "mask")) {
+        mask = be->alloc(be, (size_t)B * L, &err);
+        maskf = be->alloc(be, (size_t)B * L * sizeof(lra_real), &err);
+        if (lra_st_read(f, "mask", mask, (int64_t)B * L, &err)) t_fail_at(__FILE__, __LINE__, "%s", err.msg);
+        for (int64_t i = 0; i < (int64_t)B * L; i++) maskf[i] = mask[i] ? 1 : 0;
+    }
+    char key[LRA_PARAM_NAME_MAX + 16];
+    for (int i = 0; i < s.m.n_params && t_case_failures == fails0; i++) {
+        int64_t np = lra_spec_numel(&s.specs[i]);
+        snprintf(key, sizeof key, "param.%s", s.specs[i].name);
+        const lra_st_tensor *t = lra_st_find(f, key);
+        int same = t && t->ndim == s.specs[i].ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == s.specs[i].shape[d];
+        if (!same) {
+            t_fail_at(__FILE__, __LINE__, "%s: %s missing or of another shape", path, key);
+            break;
+        }
+        double *v = ref_read(f, path, key, np);
+        for (int64_t j = 0; v && j < np; j++) s.m.p[i][j] = (lra_real)v[j];
+        free(v);
+    }
+    if (x && dy && y && dx && t_case_failures == fails0) {
+        for (int64_t i = 0; i < n; i++) { xr[i] = (lra_real)x[i]; dyr[i] = (lra_real)dy[i]; }
+        lra_ctx ctx = { .be = be, .B = B, .L = L, .training = 0, .seed = 1, .mask = mask, .maskf = maskf };
+        T_CHECK(s.m.vt->forward(&s.m, &ctx, yr, xr, &err) == 0, "%s: forward: %s", path, err.msg);
+        t_close("y vs reference", yr, y, n, tol_out);
+        be->zero(be, s.grads, (size_t)s.n_real * sizeof(lra_real));
+        T_CHECK(s.m.vt->backward(&s.m, &ctx, dxr, dyr, xr, &err) == 0, "%s: backward: %s", path, err.msg);
+        t_close("dx vs reference", dxr, dx, n, tol_grad);
+        for (int i = 0; i < s.m.n_params; i++) {
+            if (!s.m.g[i]) continue;
+            int64_t np = lra_spec_numel(&s.specs[i]);
+            snprintf(key, sizeof key, "grad.%s", s.specs[i].name);
+            double *g = ref_read(f, path, key, np);
+            if (g) t_close(key, s.m.g[i], g, np, tol_grad);
+            free(g);
+        }
+    }
+    free(x); free(dy); free(y); free(dx);
+    free(xr); free(dyr); free(yr); free(dxr);
+    be->free(be, mask);
+    be->free(be, maskf);
+    lra_mixer_solo_free(&s);
+    lra_st_close(f);
+    return t_case_failures == fails0;
+}

@@ -5,6 +5,7 @@
 #define LRA_MIXER_CHECK_H
 
 #include "../models/layer.h"
+#include "../models/safetensors.h"
 #include "check.h"
 
 typedef struct {
@@ -27,5 +28,14 @@ int t_mixer_gradcheck(const t_mixer_case *c);
 // position by position from a zero state, and compares: max error relative
 // to max |y| <= tol. Skips (returns 1) when the mixer has no step.
 int t_mixer_stepcheck(const t_mixer_case *c, double tol);
+
+// Parity with an independent reference (a PyTorch script under tests/ref/
+// wrote the file): metadata "mixer", "kv" ("key=value;..."), "D", "B", "L";
+// tensors (F64) "x", "dy", "y", "dx", "param.<spec name>" and
+// "grad.<spec name>" for every parameter of the mixer, optional "mask" (U8,
+// (B, L)). Loads the parameters, runs forward (eval mode) and backward with dy
+// and compares y (max error / max |ref| <= tol_out) and dx and every gradient
+// (<= tol_grad). A parameter missing from the file or of another shape fails.
+int t_mixer_refcheck(const char *path, double tol_out, double tol_grad);
 
 #endif // LRA_MIXER_CHECK_H
