@@ -4,7 +4,7 @@
 // attention dropout, y = concat_h(O) Wo^T. No biases, Xavier-uniform weights
 // (LRA transformer.py). Padding keys are masked (ctx->mask); causal option.
 // The backend op recomputes probabilities in backward (no L x L buffer).
-#include "layer.h"
+#include "nn.h"
 
 #include <math.h>
 #include <string.h>
@@ -106,18 +106,6 @@ static int64_t attn_scratch_size(const lra_mixer *m, int B, int L) {
     return c.used;
 }
 
-// out (R, E) = inp (R, D) W^T with W (E, D): a PyTorch Linear without bias.
-static void linear(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *W, int64_t R, int D, int E) {
-    be->gemm(be, 0, 1, (int)R, E, D, 1, inp, D, 0, W, D, 0, 0, out, E, 0, 1);
-}
-
-// dinp (R, D) += dout (R, E) W;  dW (E, D) += dout^T inp
-static void linear_bwd(lra_backend *be, lra_real *dinp, lra_real *dW, const lra_real *dout, const lra_real *inp,
-                       const lra_real *W, int64_t R, int D, int E) {
-    if (dW) be->gemm(be, 1, 0, E, D, (int)R, 1, dout, E, 0, inp, D, 0, 1, dW, D, 0, 1);
-    if (dinp) be->gemm(be, 0, 0, (int)R, D, E, 1, dout, E, 0, W, D, 0, 1, dinp, D, 0, 1);
-}
-
 static uint64_t attn_seed(const lra_ctx *ctx) { return lra_ctx_stream(ctx, 0xA77E); }
 
 static int attn_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_real *x, lra_err *err) {
@@ -132,14 +120,14 @@ static int attn_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra
     attn_scratch s = attn_carve_scratch(m, &cs, B, L);
     lra_real *heads[3] = { a.q, a.k, a.v };
     for (int i = 0; i < 3; i++) {  // (B, L, NH, Dh) -> (B, NH, L, Dh)
-        linear(be, s.t1, x, m->p[P_Q + i], R, m->D, E);
+        lra_linear_fwd(be, s.t1, x, m->p[P_Q + i], NULL, R, m->D, E);
         be->permute_0213(be, heads[i], s.t1, B, L, NH, Dh);
     }
     lra_real p = ctx->training ? (lra_real)hp->dropout : 0;
     be->attention_fwd(be, a.o, a.lse, a.q, a.k, a.v, ctx->mask, B, NH, L, Dh, (lra_real)(1.0 / sqrt(Dh)),
                       hp->causal, p, attn_seed(ctx));
     be->permute_0213(be, a.om, a.o, B, NH, L, Dh);
-    linear(be, y, a.om, m->p[P_O], R, E, m->D);
+    lra_linear_fwd(be, y, a.om, m->p[P_O], NULL, R, E, m->D);
     return LRA_OK;
 }
 
@@ -155,7 +143,7 @@ static int attn_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const l
     lra_carve cs = { m->scratch, 0, INT64_MAX };
     attn_scratch s = attn_carve_scratch(m, &cs, B, L);
     be->zero(be, s.t1, (size_t)n * sizeof(lra_real));
-    linear_bwd(be, s.t1, m->g[P_O], dy, a.om, m->p[P_O], R, E, m->D);  // d om (B, L, NH, Dh)
+    lra_linear_bwd(be, s.t1, m->g[P_O], NULL, dy, a.om, m->p[P_O], R, E, m->D);  // d om (B, L, NH, Dh)
     be->permute_0213(be, s.t2, s.t1, B, L, NH, Dh);                    // d o (B, NH, L, Dh)
     lra_real *dheads[3] = { s.dq, s.dk, s.dv };
     for (int i = 0; i < 3; i++) be->zero(be, dheads[i], (size_t)n * sizeof(lra_real));
@@ -164,7 +152,7 @@ static int attn_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const l
                       (lra_real)(1.0 / sqrt(Dh)), hp->causal, p, attn_seed(ctx));
     for (int i = 0; i < 3; i++) {
         be->permute_0213(be, s.t1, dheads[i], B, NH, L, Dh);
-        linear_bwd(be, dx, m->g[P_Q + i], s.t1, x, m->p[P_Q + i], R, m->D, E);
+        lra_linear_bwd(be, dx, m->g[P_Q + i], NULL, s.t1, x, m->p[P_Q + i], R, m->D, E);
     }
     return LRA_OK;
 }

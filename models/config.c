@@ -1,0 +1,210 @@
+// config.c: the model configuration from "key = value" parameters, with the
+// defaults of the paper each mixer comes from (lra.md 1.7, 5; models.md 1).
+#include "model.h"
+
+#include <string.h>
+
+const char *const lra_stage_names[LRA_STAGE_COUNT + 1] = { "none", "gelu", "glu", "half_glu1", "half_glu2", NULL };
+const char *const lra_pool_names[LRA_POOL_COUNT + 1] = { "mean", "mean_all", "cls", "last", NULL };
+const char *const lra_pos_names[LRA_POS_COUNT + 1] = { "none", "sinusoidal", "learned", NULL };
+const char *const lra_combine_names[LRA_COMBINE_COUNT + 1] = { "concat", "nli", NULL };
+
+const char *const lra_model_keys[] = {
+    "mixer", "n_layers", "d_model", "norm", "norm_eps", "bn_momentum", "prenorm", "final_norm", "stage", "d_ffn",
+    "ffn_act", "gelu", "dropout", "input_dropout", "tie_dropout", "pos", "pool", "combine", "head_hidden",
+    "head_act", "linear_init", "head_init", "embed_std", NULL
+};
+
+// Defaults of the LRA Transformer (lra.md 1.7, 1.9: pre-LN, FFN, CLS,
+// sinusoidal positions, Flax LayerNorm eps 1e-6 and tanh GELU, Xavier MLP)
+// or of the S4 block (models.md 1, lra.md 5.1: BatchNorm, GELU -> Linear ->
+// GLU stage, masked mean pooling, PyTorch inits, tied dropout).
+static void config_defaults(lra_model_config *c, int attention, int D) {
+    c->n_layers = 4;
+    c->d_model = D;
+    c->prenorm = 1;
+    c->final_norm = 1;
+    c->norm.momentum = 0.1f;
+    c->norm.unbiased_running = 1;
+    c->embed_std = 1.0f;
+    c->n_head_hidden = -1;  // resolved at build time: depends on the number of inputs
+    if (attention) {
+        c->norm.kind = LRA_NORM_LAYER;
+        c->norm.eps = 1e-6f;
+        c->stage = LRA_STAGE_NONE;
+        c->d_ffn = 4 * D;
+        c->ffn_act = c->gelu = LRA_ACT_GELU_TANH;
+        c->dropout = c->input_dropout = 0.1f;
+        c->pos = LRA_POS_SINUSOIDAL;
+        c->pool = LRA_POOL_CLS;
+        c->combine = LRA_COMBINE_CONCAT;
+        c->head_act = LRA_ACT_RELU;
+        c->linear_init = LRA_LINEAR_XAVIER;
+        c->head_init = LRA_LINEAR_FLAX;
+    } else {
+        c->norm.kind = LRA_NORM_BATCH;
+        c->norm.eps = 1e-5f;
+        c->stage = LRA_STAGE_GLU;
+        c->ffn_act = c->gelu = LRA_ACT_GELU_ERF;
+        c->tie_dropout = 1;
+        c->pos = LRA_POS_NONE;
+        c->pool = LRA_POOL_MEAN;
+        c->combine = LRA_COMBINE_NLI;
+        c->head_act = LRA_ACT_GELU_ERF;
+        c->linear_init = c->head_init = LRA_LINEAR_TORCH;
+    }
+}
+
+static int parse_head_hidden(lra_model_config *c, const lra_kv *kv, lra_err *err) {
+    c->n_head_hidden = 0;
+    if (!strcmp(kv->value, "none") || !kv->value[0]) return LRA_OK;
+    const char *s = kv->value;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > (1 << 20) || (*end && *end != ',') || c->n_head_hidden == LRA_MAX_HEAD_LAYERS)
+            return lra_err_set(err, LRA_EINVAL,
+                               "%s: model.head_hidden: expected 'none' or up to %d comma-separated widths, got '%s'",
+                               lra_kv_where(kv), LRA_MAX_HEAD_LAYERS, kv->value);
+        c->head_hidden[c->n_head_hidden++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    return LRA_OK;
+}
+
+static int parse_act(const lra_kv *kv, int n, const char *key, lra_act def, int allow_identity, lra_act *out,
+                     lra_err *err) {
+    static const char *const names[] = { "relu", "gelu", "gelu_tanh", "silu", "identity", NULL };
+    static const lra_act acts[] = { LRA_ACT_RELU, LRA_ACT_GELU_ERF, LRA_ACT_GELU_TANH, LRA_ACT_SILU,
+                                    LRA_ACT_IDENTITY };
+    int i, rc = lra_kv_choice(kv, n, "model", key, -1, names, &i, err);
+    if (rc) return rc;
+    if (i == 4 && !allow_identity) {
+        const lra_kv *at = lra_kv_find(kv, n, key);
+        return lra_err_set(err, LRA_EINVAL, "%s: model.%s: identity is not allowed here", lra_kv_where(at), key);
+    }
+    *out = i < 0 ? def : acts[i];
+    return LRA_OK;
+}
+
+// Collects the "mixer.<key>" entries, checks the rest against the model keys.
+static int split_mixer_keys(lra_model_config *c, const lra_kv *kv, int n, lra_err *err) {
+    for (int i = 0; i < n; i++) {
+        if (strncmp(kv[i].key, "mixer.", 6)) continue;
+        if (c->n_mixer_kv == LRA_MAX_MIXER_KV)
+            return lra_err_set(err, LRA_EINVAL, "%s: model: more than %d mixer parameters", lra_kv_where(&kv[i]),
+                               LRA_MAX_MIXER_KV);
+        c->mixer_kv[c->n_mixer_kv++] = (lra_kv){ kv[i].key + 6, kv[i].value, kv[i].where };
+    }
+    for (int i = 0; i < n; i++) {
+        if (!strncmp(kv[i].key, "mixer.", 6)) continue;
+        int rc = lra_kv_check_known(&kv[i], 1, "model", lra_model_keys, err);
+        if (rc) return rc;
+    }
+    return LRA_OK;
+}
+
+int lra_model_config_parse(lra_model_config *c, const lra_kv *kv, int n, lra_err *err) {
+    memset(c, 0, sizeof *c);
+    const char *mixer;
+    lra_kv_string(kv, n, "mixer", "s4d", &mixer);
+    if (!lra_mixer_find(mixer, err)) {
+        const lra_kv *at = lra_kv_find(kv, n, "mixer");
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return lra_err_set(err, LRA_EINVAL, "%s: model.mixer: %s", lra_kv_where(at), msg);
+    }
+    if (strlen(mixer) >= sizeof c->mixer) return lra_err_set(err, LRA_EINVAL, "model.mixer: name too long");
+    int64_t D, v;
+    int rc;
+    if ((rc = lra_kv_int(kv, n, "model", "d_model", 128, 1, 1 << 16, &D, err))) return rc;
+    config_defaults(c, !strcmp(mixer, "attention"), (int)D);
+    strcpy(c->mixer, mixer);
+    if ((rc = split_mixer_keys(c, kv, n, err))) return rc;
+    if ((rc = lra_kv_int(kv, n, "model", "n_layers", c->n_layers, 0, 1024, &v, err))) return rc;
+    c->n_layers = (int)v;
+    int i;
+    if ((rc = lra_kv_choice(kv, n, "model", "norm", c->norm.kind, lra_norm_names, &i, err))) return rc;
+    if (i != (int)c->norm.kind) c->norm.eps = 1e-5f;  // PyTorch default when the kind is changed
+    c->norm.kind = (lra_norm_kind)i;
+    double d;
+    if ((rc = lra_kv_double(kv, n, "model", "norm_eps", c->norm.eps, 0, 1, &d, err))) return rc;
+    c->norm.eps = (float)d;
+    if ((rc = lra_kv_double(kv, n, "model", "bn_momentum", c->norm.momentum, 0, 1, &d, err))) return rc;
+    c->norm.momentum = (float)d;
+    if ((rc = lra_kv_bool(kv, n, "model", "prenorm", c->prenorm, &c->prenorm, err))) return rc;
+    if ((rc = lra_kv_bool(kv, n, "model", "final_norm", c->prenorm, &c->final_norm, err))) return rc;
+    if ((rc = lra_kv_choice(kv, n, "model", "stage", c->stage, lra_stage_names, &i, err))) return rc;
+    c->stage = (lra_stage)i;
+    if ((rc = lra_kv_int(kv, n, "model", "d_ffn", c->d_ffn, 0, 1 << 20, &v, err))) return rc;
+    c->d_ffn = (int)v;
+    if ((rc = parse_act(kv, n, "ffn_act", c->ffn_act, 0, &c->ffn_act, err))) return rc;
+    static const char *const gelus[] = { "erf", "tanh", NULL };
+    if ((rc = lra_kv_choice(kv, n, "model", "gelu", c->gelu == LRA_ACT_GELU_TANH, gelus, &i, err))) return rc;
+    c->gelu = i ? LRA_ACT_GELU_TANH : LRA_ACT_GELU_ERF;
+    if ((rc = lra_kv_double(kv, n, "model", "dropout", c->dropout, 0, 0.99, &d, err))) return rc;
+    c->dropout = (float)d;
+    int input_def = lra_kv_find(kv, n, "input_dropout") || strcmp(mixer, "attention") ? 0 : 1;
+    if ((rc = lra_kv_double(kv, n, "model", "input_dropout", input_def ? c->dropout : c->input_dropout, 0, 0.99, &d,
+                            err)))
+        return rc;
+    c->input_dropout = (float)d;
+    if ((rc = lra_kv_bool(kv, n, "model", "tie_dropout", c->tie_dropout, &c->tie_dropout, err))) return rc;
+    if ((rc = lra_kv_choice(kv, n, "model", "pos", c->pos, lra_pos_names, &i, err))) return rc;
+    c->pos = (lra_pos)i;
+    if ((rc = lra_kv_choice(kv, n, "model", "pool", c->pool, lra_pool_names, &i, err))) return rc;
+    c->pool = (lra_pool)i;
+    if ((rc = lra_kv_choice(kv, n, "model", "combine", c->combine, lra_combine_names, &i, err))) return rc;
+    c->combine = (lra_combine)i;
+    const lra_kv *hh = lra_kv_find(kv, n, "head_hidden");
+    if (hh && (rc = parse_head_hidden(c, hh, err))) return rc;
+    if ((rc = parse_act(kv, n, "head_act", c->head_act, 0, &c->head_act, err))) return rc;
+    if ((rc = lra_kv_choice(kv, n, "model", "linear_init", c->linear_init, lra_linear_init_names, &i, err)))
+        return rc;
+    c->linear_init = (lra_linear_init)i;
+    if ((rc = lra_kv_choice(kv, n, "model", "head_init", c->head_init, lra_linear_init_names, &i, err))) return rc;
+    c->head_init = (lra_linear_init)i;
+    if ((rc = lra_kv_double(kv, n, "model", "embed_std", c->embed_std, 0, 100, &d, err))) return rc;
+    c->embed_std = (float)d;
+    return LRA_OK;
+}
+
+static const char *act_name(lra_act a) {
+    switch (a) {
+    case LRA_ACT_RELU: return "relu";
+    case LRA_ACT_GELU_ERF: return "gelu";
+    case LRA_ACT_GELU_TANH: return "gelu_tanh";
+    case LRA_ACT_SILU: return "silu";
+    default: return "identity";
+    }
+}
+
+int lra_model_config_string(const lra_model_config *c, char *out, size_t cap) {
+    char head[64] = "";
+    if (c->n_head_hidden < 0) snprintf(head, sizeof head, "auto");
+    else if (c->n_head_hidden == 0) snprintf(head, sizeof head, "none");
+    for (int i = 0; i < c->n_head_hidden; i++)
+        snprintf(head + strlen(head), sizeof head - strlen(head), "%s%d", i ? "," : "", c->head_hidden[i]);
+    int w = snprintf(out, cap,
+                     "mixer=%s;n_layers=%d;d_model=%d;norm=%s;norm_eps=%g;bn_momentum=%g;prenorm=%d;final_norm=%d;"
+                     "stage=%s;d_ffn=%d;ffn_act=%s;gelu=%s;dropout=%g;input_dropout=%g;tie_dropout=%d;pos=%s;"
+                     "pool=%s;combine=%s;head_hidden=%s;head_act=%s;linear_init=%s;head_init=%s;embed_std=%g",
+                     c->mixer, c->n_layers, c->d_model, lra_norm_names[c->norm.kind], c->norm.eps, c->norm.momentum,
+                     c->prenorm, c->final_norm, lra_stage_names[c->stage], c->d_ffn, act_name(c->ffn_act),
+                     c->gelu == LRA_ACT_GELU_TANH ? "tanh" : "erf", c->dropout, c->input_dropout, c->tie_dropout,
+                     lra_pos_names[c->pos], lra_pool_names[c->pool], lra_combine_names[c->combine], head,
+                     act_name(c->head_act), lra_linear_init_names[c->linear_init],
+                     lra_linear_init_names[c->head_init], c->embed_std);
+    for (int i = 0; i < c->n_mixer_kv && w >= 0 && (size_t)w < cap; i++)
+        w += snprintf(out + w, cap - (size_t)w, ";mixer.%s=%s", c->mixer_kv[i].key, c->mixer_kv[i].value);
+    return w >= 0 && (size_t)w < cap ? LRA_OK : LRA_EINVAL;
+}
+
+void lra_optim_defaults(lra_optim_config *o) {
+    memset(o, 0, sizeof *o);
+    o->lr = 1e-3f;
+    o->beta1 = 0.9f;
+    o->beta2 = 0.999f;
+    o->eps = 1e-8f;
+    o->schedule.kind = LRA_SCHED_CONSTANT;
+}
