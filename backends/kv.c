@@ -99,3 +99,15 @@ int lra_kv_bool(const lra_kv *params, int n_params, const char *task, const char
     if (!rc) *out = lra_kv_find(params, n_params, key) ? i % 2 : def;
     return rc;
 }
+
+int lra_kv_split(char *buf, lra_kv *kv, int cap, const char *where) {
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq || n == cap) return -1;
+        *eq = 0;
+        kv[n++] = (lra_kv){ tok, eq + 1, where };
+    }
+    return n;
+}

@@ -37,6 +37,11 @@ int lra_kv_bool(const lra_kv *params, int n_params, const char *task, const char
                 lra_err *err);
 int lra_kv_string(const lra_kv *params, int n_params, const char *key, const char *def, const char **out);
 
+// Splits "a=1;b=2" in place (buf is modified) into kv entries pointing into
+// buf, each with the given where; returns the count, or -1 when there are
+// more than cap entries or an entry has no '='.
+int lra_kv_split(char *buf, lra_kv *kv, int cap, const char *where);
+
 // Where a parameter came from, for messages ("parameter" when unknown).
 const char *lra_kv_where(const lra_kv *kv);
 

@@ -5,6 +5,7 @@
 #include "args.h"
 #include "data.h"
 #include "demo.h"
+#include "dump.h"
 
 #include <math.h>
 #include <string.h>
@@ -17,6 +18,8 @@ static const char usage[] =
     "             classifier on a synthetic long-range task) and print its results\n"
     "  data       the LRA tasks: list, show an example, build the cache, export to the\n"
     "             official file formats ('lra data help')\n"
+    "  dump       write one reference bundle (weights, inputs, logits, loss, gradients) of a\n"
+    "             model on a task, for checks against other frameworks ('lra dump' for help)\n"
     "  backends   list the compute backends, whether each is available, and its ops\n"
     "  help       show this message\n"
     "\n"
@@ -96,8 +99,9 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "demo")) rc = cmd_demo(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "backends")) rc = cmd_backends(&err);
     else if (!strcmp(argv[1], "data")) rc = lra_cmd_data(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "dump")) rc = lra_cmd_dump(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, backends, help)\n", argv[1]);
+        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, backends, help)\n", argv[1]);
         return 2;
     }
     if (rc) {

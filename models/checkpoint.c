@@ -97,8 +97,8 @@ static int load_tensor(lra_st_file *f, const char *path, const char *name, const
 }
 
 // Loads every tensor under prefix into dst (backend memory, flat layout).
-static int load_set(lra_model *m, lra_st_file *f, const char *path, const char *prefix, int buffers, lra_real *dst,
-                    lra_err *err) {
+int lra_checkpoint_load_set(lra_model *m, lra_st_file *f, const char *path, const char *prefix, int buffers,
+                            lra_real *dst, lra_err *err) {
     lra_real *host = malloc((size_t)(m->n_real > 0 ? m->n_real : 1) * sizeof *host);
     if (!host) return lra_err_set(err, LRA_ENOMEM, "%s: out of host memory", path);
     m->be->download(m->be, host, dst, (size_t)m->n_real * sizeof *host);
@@ -138,10 +138,10 @@ int lra_checkpoint_load(lra_model *m, const char *path, int with_optimizer, lra_
         rc = lra_err_set(err, LRA_EIO, "%s: not an lra checkpoint (metadata lra.format is %s)", path,
                          fmt ? fmt : "missing");
     if (!rc) rc = check_no_extra(m, f, path, err);
-    if (!rc) rc = load_set(m, f, path, "", 1, m->params, err);
+    if (!rc) rc = lra_checkpoint_load_set(m, f, path, "", 1, m->params, err);
     if (!rc && with_optimizer) {
-        rc = load_set(m, f, path, "optim.exp_avg.", 0, m->adam_m, err);
-        if (!rc) rc = load_set(m, f, path, "optim.exp_avg_sq.", 0, m->adam_v, err);
+        rc = lra_checkpoint_load_set(m, f, path, "optim.exp_avg.", 0, m->adam_m, err);
+        if (!rc) rc = lra_checkpoint_load_set(m, f, path, "optim.exp_avg_sq.", 0, m->adam_v, err);
         const char *st = lra_st_metadata(f, "lra.optim_step");
         char *end = NULL;
         long long v = st ? strtoll(st, &end, 10) : -1;
@@ -150,5 +150,75 @@ int lra_checkpoint_load(lra_model *m, const char *path, int with_optimizer, lra_
         if (!rc) m->opt_step = v;
     }
     lra_st_close(f);
+    return rc;
+}
+
+int lra_task_shape_string(const lra_model_task *t, char *out, size_t cap) {
+    int w = snprintf(out, cap, "vocab=%d;n_classes=%d;n_inputs=%d;seq_len=%d;scalar_input=%d;scalar_mean=%.9g;scalar_std=%.9g",
+                     t->vocab, t->n_classes, t->n_inputs, t->seq_len, t->scalar_input, t->scalar_mean, t->scalar_std);
+    return w >= 0 && (size_t)w < cap ? LRA_OK : LRA_EINVAL;
+}
+
+int lra_task_shape_parse(const char *s, lra_model_task *t, lra_err *err) {
+    char buf[512];
+    lra_kv kv[16];
+    snprintf(buf, sizeof buf, "%s", s);
+    int n = lra_kv_split(buf, kv, 16, "lra.task_shape");
+    static const char *const keys[] = { "vocab", "n_classes", "n_inputs", "seq_len", "scalar_input", "scalar_mean",
+                                        "scalar_std", NULL };
+    if (n < 0) return lra_err_set(err, LRA_EIO, "lra.task_shape: malformed '%s'", s);
+    int rc = lra_kv_check_known(kv, n, "task_shape", keys, err);
+    int64_t v[5];
+    double mean, std;
+    for (int i = 0; i < 5 && !rc; i++)
+        rc = lra_kv_int(kv, n, "task_shape", keys[i], i == 2 ? 1 : i == 4 ? 0 : -1, i == 4 ? 0 : 1, 1 << 30, &v[i], err);
+    if (!rc) rc = lra_kv_double(kv, n, "task_shape", "scalar_mean", 0, -1e9, 1e9, &mean, err);
+    if (!rc) rc = lra_kv_double(kv, n, "task_shape", "scalar_std", 1, 1e-30, 1e9, &std, err);
+    if (rc) return rc;
+    *t = (lra_model_task){ (int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], (float)mean, (float)std };
+    return LRA_OK;
+}
+
+int lra_bundle_write(const lra_model *m, const lra_batch *b, const char *path, const lra_kv *extra, int n_extra,
+                     lra_err *err) {
+    if (!m->have_labels || b->B != m->B)
+        return lra_err_set(err, LRA_EINVAL, "%s: bundle needs the forward and backward pass of this batch", path);
+    const lra_model_task *t = &m->task;
+    int B = b->B, K = t->n_classes;
+    lra_st_writer *w = NULL;
+    lra_real *hp = NULL, *hg = NULL, *logits = malloc((size_t)B * K * sizeof(lra_real));
+    lra_real loss = (lra_real)m->loss;
+    char cfg[4096], shape[512];
+    int rc = lra_st_writer_new(&w, err);
+    if (!rc && !logits) rc = lra_err_set(err, LRA_ENOMEM, "%s: out of host memory", path);
+    if (!rc && (lra_model_config_string(&m->cfg, cfg, sizeof cfg) || lra_task_shape_string(t, shape, sizeof shape)))
+        rc = lra_err_set(err, LRA_EINVAL, "%s: configuration does not fit the header", path);
+    if (!rc) rc = lra_st_writer_metadata(w, "lra.format", "bundle", err);
+    if (!rc) rc = lra_st_writer_metadata(w, "lra.version", LRA_CHECKPOINT_VERSION, err);
+    if (!rc) rc = lra_st_writer_metadata(w, "lra.model", cfg, err);
+    if (!rc) rc = lra_st_writer_metadata(w, "lra.task_shape", shape, err);
+    if (!rc) rc = lra_st_writer_metadata(w, "lra.mode", m->training ? "train" : "eval", err);
+    for (int i = 0; !rc && i < n_extra; i++) {
+        if (!strncmp(extra[i].key, "lra.", 4))
+            rc = lra_err_set(err, LRA_EINVAL, "%s: metadata key '%s' is reserved", path, extra[i].key);
+        else rc = lra_st_writer_metadata(w, extra[i].key, extra[i].value, err);
+    }
+    if (!rc) rc = lra_checkpoint_add_params(m, w, "param.", m->params, &hp, err);
+    if (!rc) rc = add_moments(m, w, "grad.", m->grads, &hg, err);
+    if (!rc) {
+        m->be->download(m->be, logits, m->logits, (size_t)B * K * sizeof(lra_real));
+        int64_t n_in = t->n_inputs, L = t->seq_len;
+        rc = lra_st_writer_add(w, "input.tokens", LRA_ST_I32, 3, LRA_SHAPE(B, n_in, L), b->tokens,
+                               (int64_t)B * n_in * L * 4, err);
+        if (!rc) rc = lra_st_writer_add(w, "input.lengths", LRA_ST_I32, 2, LRA_SHAPE(B, n_in), b->lengths, (int64_t)B * n_in * 4, err);
+        if (!rc) rc = lra_st_writer_add(w, "input.labels", LRA_ST_I32, 1, LRA_SHAPE(B), b->labels, (int64_t)B * 4, err);
+        if (!rc) rc = lra_st_writer_add(w, "logits", LRA_ST_REAL, 2, LRA_SHAPE(B, K), logits, (int64_t)B * K * (int64_t)sizeof(lra_real), err);
+        if (!rc) rc = lra_st_writer_add(w, "loss", LRA_ST_REAL, 0, NULL, &loss, sizeof loss, err);
+    }
+    if (!rc) rc = lra_st_writer_write(w, path, err);
+    lra_st_writer_free(w);
+    free(hp);
+    free(hg);
+    free(logits);
     return rc;
 }

@@ -58,6 +58,10 @@ static void config_defaults(lra_model_config *c, int attention, int D) {
 static int parse_head_hidden(lra_model_config *c, const lra_kv *kv, lra_err *err) {
     c->n_head_hidden = 0;
     if (!strcmp(kv->value, "none") || !kv->value[0]) return LRA_OK;
+    if (!strcmp(kv->value, "auto")) {  // resolved at build time from the number of inputs
+        c->n_head_hidden = -1;
+        return LRA_OK;
+    }
     const char *s = kv->value;
     while (*s) {
         char *end;

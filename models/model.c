@@ -260,6 +260,10 @@ int lra_model_build(lra_model *m, const lra_model_config *cfg, const lra_model_t
     if (rc) return rc;
     m->cfg = *cfg;
     m->task = *task;
+    if (!task->scalar_input) {  // token inputs: the scalar normalisation is unused
+        m->task.scalar_mean = 0;
+        m->task.scalar_std = 1;
+    }
     m->be = be;
     resolve_head(&m->cfg, task->n_inputs);
     m->B_max = B_max;

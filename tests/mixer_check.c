@@ -168,18 +168,6 @@ static int ref_meta_int(lra_st_file *f, const char *path, const char *key) {
     return v ? atoi(v) : 0;
 }
 
-// Splits "a=1;b=2" into kv (pointing into buf); returns the count.
-static int ref_parse_kv(char *buf, lra_kv *kv, int cap) {
-    int n = 0;
-    for (char *tok = strtok(buf, ";"); tok && n < cap; tok = strtok(NULL, ";")) {
-        char *eq = strchr(tok, '=');
-        if (!eq) continue;
-        *eq = 0;
-        kv[n++] = (lra_kv){ tok, eq + 1, "reference file" };
-    }
-    return n;
-}
-
 int t_mixer_refcheck(const char *path, double tol_out, double tol_grad) {
     int fails0 = t_case_failures;
     lra_err err = { 0 };
@@ -192,7 +180,11 @@ int t_mixer_refcheck(const char *path, double tol_out, double tol_grad) {
     char kvbuf[1024];
     snprintf(kvbuf, sizeof kvbuf, "%s", kvs ? kvs : "");
     lra_kv kv[32];
-    int n_kv = ref_parse_kv(kvbuf, kv, 32);
+    int n_kv = lra_kv_split(kvbuf, kv, 32, "reference file");
+    if (n_kv < 0) {
+        t_fail_at(__FILE__, __LINE__, "%s: malformed kv metadata", path);
+        n_kv = 0;
+    }
     int D = ref_meta_int(f, path, "D"), B = ref_meta_int(f, path, "B"), L = ref_meta_int(f, path, "L");
     lra_backend *be = t_backend();
     lra_mixer_solo s;
@@ -252,6 +244,88 @@ int t_mixer_refcheck(const char *path, double tol_out, double tol_grad) {
     be->free(be, mask);
     be->free(be, maskf);
     lra_mixer_solo_free(&s);
+    lra_st_close(f);
+    return t_case_failures == fails0;
+}
+
+// Reads a tensor of any real dtype as doubles.
+static double *ref_read_real(lra_st_file *f, const char *path, const char *name, int64_t numel) {
+    const lra_st_tensor *t = lra_st_find(f, name);
+    if (!t || (t->dtype != LRA_ST_F64 && t->dtype != LRA_ST_F32) || t->numel != numel) {
+        t_fail_at(__FILE__, __LINE__, "%s: tensor %s missing, not real or not %lld elements", path, name, (long long)numel);
+        return NULL;
+    }
+    void *raw = malloc((size_t)t->nbytes + 1);
+    double *out = malloc((size_t)numel * sizeof(double) + 1);
+    lra_err err = { 0 };
+    if (lra_st_read(f, name, raw, t->nbytes, &err)) t_fail_at(__FILE__, __LINE__, "%s", err.msg);
+    for (int64_t i = 0; i < numel; i++) out[i] = t->dtype == LRA_ST_F64 ? ((double *)raw)[i] : ((float *)raw)[i];
+    free(raw);
+    return out;
+}
+
+static int32_t *ref_read_i32(lra_st_file *f, const char *path, const char *name, int64_t numel) {
+    const lra_st_tensor *t = lra_st_find(f, name);
+    int32_t *out = calloc((size_t)numel + 1, sizeof *out);
+    lra_err err = { 0 };
+    if (!t || t->dtype != LRA_ST_I32 || t->numel != numel || lra_st_read(f, name, out, numel * 4, &err))
+        t_fail_at(__FILE__, __LINE__, "%s: tensor %s missing, not I32 or not %lld elements", path, name, (long long)numel);
+    return out;
+}
+
+int t_model_refcheck(const char *path, double tol_out, double tol_grad) {
+    int fails0 = t_case_failures;
+    lra_err err = { 0 };
+    lra_st_file *f;
+    if (lra_st_open(path, &f, &err)) {
+        t_fail_at(__FILE__, __LINE__, "%s", err.msg);
+        return 0;
+    }
+    const char *cfgs = lra_st_metadata(f, "lra.model"), *shape = lra_st_metadata(f, "lra.task_shape");
+    const char *mode = lra_st_metadata(f, "lra.mode");
+    const lra_st_tensor *lab = lra_st_find(f, "input.labels");
+    char buf[4096];
+    lra_kv kv[64];
+    snprintf(buf, sizeof buf, "%s", cfgs ? cfgs : "");
+    int n_kv = lra_kv_split(buf, kv, 64, path);
+    lra_model_task task;
+    lra_model_config cfg;
+    lra_model m;
+    if (!cfgs || !shape || !mode || !lab || n_kv < 0 || lra_task_shape_parse(shape, &task, &err) ||
+        lra_model_config_parse(&cfg, kv, n_kv, &err) ||
+        lra_model_build(&m, &cfg, &task, t_backend(), (int)lab->numel, 1, &err)) {
+        t_fail_at(__FILE__, __LINE__, "%s: bad bundle: %s", path, err.msg);
+        lra_st_close(f);
+        return 0;
+    }
+    int B = (int)lab->numel, K = task.n_classes;
+    int64_t nt = (int64_t)B * task.n_inputs * task.seq_len;
+    int32_t *tok = ref_read_i32(f, path, "input.tokens", nt);
+    int32_t *len = ref_read_i32(f, path, "input.lengths", (int64_t)B * task.n_inputs);
+    int32_t *labels = ref_read_i32(f, path, "input.labels", B);
+    double *logits = ref_read_real(f, path, "logits", (int64_t)B * K), *loss = ref_read_real(f, path, "loss", 1);
+    if (lra_checkpoint_load_set(&m, f, path, "param.", 1, m.params, &err)) t_fail_at(__FILE__, __LINE__, "%s", err.msg);
+    lra_batch b = { B, tok, len, labels };
+    if (t_case_failures == fails0) {
+        int train = !strcmp(mode, "train");
+        T_CHECK(lra_model_forward(&m, &b, train, 1, &err) == 0, "%s: forward: %s", path, err.msg);
+        t_close("logits vs reference", m.logits, logits, (int64_t)B * K, tol_out);
+        T_CHECK(fabs(m.loss - loss[0]) <= tol_out * fabs(loss[0]), "%s: loss %.9g vs reference %.9g", path, m.loss,
+                loss[0]);
+        lra_model_zero_grad(&m);
+        T_CHECK(lra_model_backward(&m, &err) == 0, "%s: backward: %s", path, err.msg);
+        for (int i = 0; i < m.n_params; i++) {
+            if (!m.g[i]) continue;
+            char key[LRA_PARAM_NAME_MAX + 16];
+            snprintf(key, sizeof key, "grad.%s", m.specs[i].name);
+            int64_t np = lra_spec_numel(&m.specs[i]);
+            double *g = ref_read_real(f, path, key, np);
+            if (g) t_close(key, m.g[i], g, np, tol_grad);
+            free(g);
+        }
+    }
+    free(tok); free(len); free(labels); free(logits); free(loss);
+    lra_model_free(&m);
     lra_st_close(f);
     return t_case_failures == fails0;
 }

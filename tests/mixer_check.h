@@ -5,7 +5,7 @@
 #define LRA_MIXER_CHECK_H
 
 #include "../models/layer.h"
-#include "../models/safetensors.h"
+#include "../models/checkpoint.h"
 #include "check.h"
 
 typedef struct {
@@ -37,5 +37,12 @@ int t_mixer_stepcheck(const t_mixer_case *c, double tol);
 // and compares y (max error / max |ref| <= tol_out) and dx and every gradient
 // (<= tol_grad). A parameter missing from the file or of another shape fails.
 int t_mixer_refcheck(const char *path, double tol_out, double tol_grad);
+
+// Parity of the whole model with a reference bundle (models/checkpoint.h
+// format, written by tests/ref/gen_model.py with PyTorch): builds the model
+// from "lra.model" and "lra.task_shape", loads "param.*", runs forward in
+// "lra.mode" on "input.*" and compares logits and loss (tol_out), then
+// backward and every "grad.*" (tol_grad), each as max error / max |ref|.
+int t_model_refcheck(const char *path, double tol_out, double tol_grad);
 
 #endif // LRA_MIXER_CHECK_H
