@@ -71,7 +71,7 @@ TEST_SUPPORT := tests/t.c tests/check.c tests/mixer_check.c
 TEST_SRCS    := $(filter-out $(TEST_SUPPORT) tests/test_cuda.c,$(wildcard tests/*.c))
 TEST_NAMES   := $(basename $(notdir $(TEST_SRCS)))
 # tests of the tasks and the harness run in the float build only
-TEST64_NAMES := $(filter-out test_task%,$(TEST_NAMES))
+TEST64_NAMES := $(filter-out test_task% test_learn,$(TEST_NAMES))
 
 F32 := $(BUILD)/f32
 F64 := $(BUILD)/f64
