@@ -4,6 +4,7 @@
 #include "../backends/backend.h"
 #include "args.h"
 #include "data.h"
+#include "bench.h"
 #include "demo.h"
 #include "dump.h"
 
@@ -20,6 +21,8 @@ static const char usage[] =
     "             official file formats ('lra data help')\n"
     "  dump       write one reference bundle (weights, inputs, logits, loss, gradients) of a\n"
     "             model on a task, for checks against other frameworks ('lra dump' for help)\n"
+    "  bench      time forward+backward and measure peak memory of one block per mixer\n"
+    "             over sequence lengths ('lra bench --help')\n"
     "  backends   list the compute backends, whether each is available, and its ops\n"
     "  help       show this message\n"
     "\n"
@@ -99,9 +102,10 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "demo")) rc = cmd_demo(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "backends")) rc = cmd_backends(&err);
     else if (!strcmp(argv[1], "data")) rc = lra_cmd_data(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "bench")) rc = lra_cmd_bench(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "dump")) rc = lra_cmd_dump(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, backends, help)\n", argv[1]);
+        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, backends, help)\n", argv[1]);
         return 2;
     }
     if (rc) {
