@@ -59,7 +59,8 @@ static int parse_mixers(const char *v, bench_args *a, lra_err *err) {
     snprintf(buf, sizeof buf, "%s", v);
     char *save = NULL;
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (!lra_mixer_find(t, err)) return lra_err_set(err, LRA_EUSAGE, "--mixers: %s", err->msg);
+        lra_err e = { 0 };
+        if (!lra_mixer_find(t, &e)) return lra_err_set(err, LRA_EUSAGE, "--mixers: %s", e.msg);
         if (a->n_mixers == BENCH_MAX || strlen(t) >= sizeof a->mixers[0])
             return lra_err_set(err, LRA_EUSAGE, "--mixers: too many or too long");
         strcpy(a->mixers[a->n_mixers++], t);

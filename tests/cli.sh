@@ -56,6 +56,18 @@ check data_bad_param 1 '--param: listops.foo: unknown parameter \(known: ' -- "$
 check data_bad_split 2 "--split: unknown split 'dev' \(choices: train, val, test\)" -- "$LRA" data show listops --split dev
 check data_no_subcommand 2 "missing subcommand" -- "$LRA" data
 check data_missing_dir 1 "basic_train.tsv" -- "$LRA" data show listops --param data_dir="$tmp/none"
+# ---- lra dump and lra bench ----
+tiny="--model mixer=attention --model d_model=8 --model n_layers=1"
+check dump_writes 0 "wrote $tmp/b.safetensors: attention, [0-9]+ parameter tensors .*batch 2 of listops/train, loss [0-9.]+" \
+    -- "$LRA" dump listops $short $tiny --batch 2 --out "$tmp/b.safetensors"
+check dump_missing_out 2 "missing --out FILE" -- "$LRA" dump listops
+check dump_bad_model_key 1 "--model: model.d_modle: unknown parameter" -- "$LRA" dump listops $short --model d_modle=8 --out "$tmp/x"
+check dump_bad_mixer_key 1 "--model: mixer.attention.head: unknown parameter" \
+    -- "$LRA" dump listops $short --model mixer=attention --model mixer.head=2 --out "$tmp/x"
+check dump_bad_mode 2 "--mode: expected eval or train, got 'test'" -- "$LRA" dump listops --mode test --out "$tmp/x"
+check bench_runs 0 "attention +64 +[0-9.]+ +[0-9.]+" -- "$LRA" bench --mixers attention --lengths 64 --batch 2 --width 8 --repeats 1 --out "$tmp/bench.csv"
+check bench_csv 0 "^impl,device,threads,mixer" -- head -1 "$tmp/bench.csv"
+check bench_bad_mixer 2 "--mixers: unknown mixer 'transformer'" -- "$LRA" bench --mixers transformer
 
 echo "$pass passed, $fail failed, 0 skipped"
 [ "$fail" -eq 0 ]
