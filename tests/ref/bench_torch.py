@@ -1,0 +1,384 @@
+"""bench_torch.py: the PyTorch side of `lra bench`: forward and backward time
+and peak memory of the same one-block models in float32 PyTorch, written the
+way the official implementations write them, so that the two can be compared
+line by line (same CSV columns; impl = torch).
+
+The model (harness/bench.c, models/config.c with n_layers = 1, dropout 0,
+pool = mean, head_hidden = none): token embedding (vocab 16, N(0, 1)), one
+residual block, final norm, mean over L, Linear(H -> 2), cross-entropy.
+  attention  LRA Transformer block (models.md 1, 2): sinusoidal positions,
+             x += Wo attn(LN(x)) (4 heads, d_qkv = H, no biases, matmul +
+             softmax: torch 1.13 has no fused attention on CPU),
+             x += W2 GELU_tanh(W1 LN(x) + b1) + b2 (d_ffn = 4H), LayerNorm
+             eps 1e-6, final LayerNorm.
+  s4d, s4    S4 block (models.md 1, 3, 4; state-spaces/s4 S4Block + FFTConv,
+             transposed = false, bidirectional off, n_ssm 1, d_state 64):
+             x += GLU(W GELU(K * u + D u) + b), u = BatchNorm(x), final
+             BatchNorm. s4d: ZOH kernel by the naive log-Vandermonde product
+             (exp broadcast over (H, N, L), SSMKernelDiag); s4: DPLR kernel by
+             the naive Cauchy sums at the roots of unity, rank-1 Woodbury,
+             irfft (SSMKernelDPLR, cauchy_naive); convolution by
+             rfft/irfft at n = 2L (FFTConv).
+BatchNorm runs on the (B L, H) view: the same statistics as BatchNorm1d on
+(B, H, L) as S4's Normalization does it, without its two transposes.
+The attention mask is left out (every token is valid in the benchmark).
+
+Each (mixer, L) point runs in a fresh subprocess, so ru_maxrss is the peak
+of that point alone (it includes the PyTorch runtime, about 0.3 GB).
+
+usage: /usr/bin/python3 tests/ref/bench_torch.py --mixers attention,s4d,s4 \
+         --lengths 1024,4096,16384 --batch 16 --width 256 --repeats 3 \
+         --threads 2 --out results/bench_cpu.csv
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+HEADER = "impl,device,threads,mixer,B,H,L,fwd_ms,bwd_ms,total_ms,tokens_per_s,peak_mib,rss_mib,params,status"
+MIXERS = ("attention", "s4d", "s4")
+
+
+# ---- the model ------------------------------------------------------------------------
+
+def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2):
+    nn, F = torch.nn, torch.nn.functional
+
+    def c2r(x):
+        return nn.Parameter(torch.view_as_real(x.to(torch.cfloat)).contiguous())
+
+    class Attention(nn.Module):
+        """Multi-head softmax attention, fused in_proj (3H, H) as nn.MultiheadAttention, no biases."""
+
+        def __init__(self):
+            super().__init__()
+            self.nh = heads
+            self.in_proj = nn.Linear(H, 3 * H, bias=False)
+            self.out_proj = nn.Linear(H, H, bias=False)
+            for w in (self.in_proj.weight.view(3, H, H)):
+                nn.init.xavier_uniform_(w)
+            nn.init.xavier_uniform_(self.out_proj.weight)
+
+        def forward(self, x):
+            Bn, Ln, _ = x.shape
+            dh = H // self.nh
+            q, k, v = self.in_proj(x).view(Bn, Ln, 3, self.nh, dh).permute(2, 0, 3, 1, 4)
+            s = torch.matmul(q * (1.0 / math.sqrt(dh)), k.transpose(-1, -2))  # (B, NH, L, L)
+            o = torch.matmul(s.softmax(dim=-1), v)                              # (B, NH, L, Dh)
+            return self.out_proj(o.transpose(1, 2).reshape(Bn, Ln, H))
+
+    class TransformerBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1 = nn.LayerNorm(H, eps=1e-6)
+            self.attn = Attention()
+            self.norm2 = nn.LayerNorm(H, eps=1e-6)
+            self.fc1 = nn.Linear(H, 4 * H)
+            self.fc2 = nn.Linear(4 * H, H)
+
+        def forward(self, x):
+            x = x + self.attn(self.norm1(x))
+            return x + self.fc2(F.gelu(self.fc1(self.norm2(x)), approximate="tanh"))
+
+    class SSMKernel(nn.Module):
+        """Shared parameters of S4D and S4 (state-spaces/s4 SSMKernelDiag names and shapes)."""
+
+        def __init__(self, dplr):
+            super().__init__()
+            Nc = d_state // 2
+            dt = torch.exp(torch.rand(H, 1) * (math.log(0.1) - math.log(0.001)) + math.log(0.001))
+            self.inv_dt = nn.Parameter(torch.log(torch.expm1(dt)))           # softplus^-1
+            if dplr:
+                lam, P, B = legs_nplr(d_state)
+                self.P = c2r(torch.from_numpy(P).view(1, 1, Nc))
+            else:  # S4D-Lin
+                lam = -0.5 - 1j * math.pi * torch.arange(Nc).numpy()
+                B = torch.ones(Nc).numpy()
+            lam = torch.from_numpy(lam)
+            self.A_real = nn.Parameter(torch.log(-lam.real).float().view(1, Nc))
+            self.A_imag = nn.Parameter((-lam.imag).float().view(1, Nc))
+            self.B = c2r(torch.from_numpy(B).view(1, 1, Nc))
+            self.C = c2r(torch.randn(1, H, Nc, dtype=torch.cfloat))
+
+        def params(self):
+            dt = F.softplus(self.inv_dt)                                    # (H, 1)
+            A = (-torch.exp(self.A_real) - 1j * self.A_imag).expand(H, -1)  # (H, Nc), n_ssm = 1
+            B = torch.view_as_complex(self.B).expand(1, H, -1)              # (1, H, Nc)
+            return dt, A, B, torch.view_as_complex(self.C)                  # C (1, H, Nc)
+
+    class S4DKernel(SSMKernel):
+        def __init__(self):
+            super().__init__(dplr=False)
+
+        def forward(self, L):
+            dt, A, B, C = self.params()
+            dtA = dt * A
+            C = B * C * (torch.exp(dtA) - 1.0) / A
+            vand = torch.exp(dtA.unsqueeze(-1) * torch.arange(L, dtype=torch.float32))  # (H, Nc, L)
+            return 2 * torch.einsum("chn,hnl->chl", C, vand).real                       # (1, H, L)
+
+    class S4Kernel(SSMKernel):
+        def __init__(self):
+            super().__init__(dplr=True)
+            omega = torch.tensor(complex(math.cos(2 * math.pi / L), -math.sin(2 * math.pi / L)), dtype=torch.cfloat)
+            omega = omega ** torch.arange(L // 2 + 1)
+            self.register_buffer("omega", omega, persistent=False)
+            self.register_buffer("z", 2 * (1 - omega) / (1 + omega), persistent=False)
+
+        def forward(self, L):
+            dt, A, B, C = self.params()
+            P = torch.view_as_complex(self.P).expand(1, H, -1)
+            A = A * dt
+            Bc = torch.cat([B, P], dim=-3)                       # (2, H, Nc)
+            Cc = torch.cat([C, P.conj()], dim=-3)                # (2, H, Nc): [C, Q]
+            v = Bc.unsqueeze(-3) * Cc.unsqueeze(-4) * dt         # (2, 2, H, Nc)
+            v, w = torch.cat([v, v.conj()], -1), torch.cat([A, A.conj()], -1)
+            r = (v.unsqueeze(-1) / (self.z - w.unsqueeze(-1))).sum(dim=-2)  # (2, 2, H, L/2+1)
+            k_f = r[:-1, :-1] - r[:-1, -1:] * r[-1:, :-1] / (1 + r[-1:, -1:])
+            k_f = k_f * 2 / (1 + self.omega)
+            return torch.fft.irfft(k_f, n=L)[-1]                 # (1, H, L)
+
+    class FFTConv(nn.Module):
+        def __init__(self, kernel):
+            super().__init__()
+            self.D = nn.Parameter(torch.randn(1, H))
+            self.kernel = kernel
+
+        def forward(self, x):                                    # (B, L, H)
+            u = x.transpose(-1, -2)                              # (B, H, L)
+            Ln = u.size(-1)
+            k = self.kernel(Ln)                                  # (1, H, L)
+            k_f = torch.fft.rfft(k, n=2 * Ln)
+            u_f = torch.fft.rfft(u, n=2 * Ln)
+            y = torch.fft.irfft(u_f * k_f, n=2 * Ln)[..., :Ln]
+            y = y + u * self.D.unsqueeze(-1)
+            return F.gelu(y.transpose(-1, -2))
+
+    class S4Block(nn.Module):
+        def __init__(self, kernel):
+            super().__init__()
+            self.norm = nn.BatchNorm1d(H)
+            self.layer = FFTConv(kernel)
+            self.output_linear = nn.Linear(H, 2 * H)
+
+        def forward(self, x):
+            z = self.norm(x.reshape(-1, H)).view_as(x)
+            return x + F.glu(self.output_linear(self.layer(z)), dim=-1)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Embedding(vocab, H)
+            if mixer == "attention":
+                self.register_buffer("pe", sinusoid(torch, L, H), persistent=False)
+                self.block = TransformerBlock()
+                self.final_norm = nn.LayerNorm(H, eps=1e-6)
+            else:
+                self.pe = None
+                self.block = S4Block(S4DKernel() if mixer == "s4d" else S4Kernel())
+                self.final_norm = nn.BatchNorm1d(H)
+            self.head = nn.Linear(H, n_classes)
+
+        def forward(self, tokens, labels):
+            x = self.encoder(tokens)
+            if self.pe is not None:
+                x = x + self.pe
+            x = self.block(x)
+            x = self.final_norm(x) if self.pe is not None else self.final_norm(x.reshape(-1, H)).view_as(x)
+            return F.cross_entropy(self.head(x.mean(dim=1)), labels)
+
+    return Model()
+
+
+def sinusoid(torch, L, D):
+    """pe[p, 2i] = sin(p / 10000^(2i/D)), pe[p, 2i+1] = cos(...)  (lra.md 1.7)"""
+    p = torch.arange(L, dtype=torch.float64).unsqueeze(1)
+    freq = torch.pow(10000.0, -(torch.arange(D) // 2 * 2).double() / D)
+    pe = p * freq
+    pe[:, 1::2] = torch.cos(pe[:, 1::2])
+    pe[:, 0::2] = torch.sin(pe[:, 0::2])
+    return pe.float()
+
+
+def legs_nplr(N):
+    """HiPPO-LegS in normal plus low-rank form (models.md 4): Lambda, P, B of the
+    N/2 modes with negative imaginary part, Im B clipped to [-2, 2]."""
+    import numpy as np
+    q = np.arange(N, dtype=np.float64)
+    r = np.sqrt(2 * q + 1)
+    A = -np.where(q[:, None] > q[None, :], np.outer(r, r), 0.0) - np.diag(q + 1)
+    P = np.sqrt(q + 0.5)
+    S = A + np.outer(P, P)
+    w_im, V = np.linalg.eigh(-1j * (S - np.diag(np.diag(S))))
+    idx = np.argsort(w_im)[: N // 2]
+    V = V[:, idx]
+    lam = np.mean(np.diag(S)) + 1j * w_im[idx]
+    B = V.conj().T @ r
+    B = B.real + 1j * np.clip(B.imag, -2, 2)
+    return lam, V.conj().T @ P, B
+
+
+# ---- one point (child process) --------------------------------------------------------
+
+def run_point(a):
+    import torch
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    B, H, L = a.batch, a.width, a.length
+    model = build_model(torch, a.mixer, H, L, a.heads, a.d_state)
+    model.train()
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    g = torch.Generator().manual_seed(7)
+    tokens = torch.randint(1, 16, (B, L), generator=g)
+    labels = torch.arange(B) % 2
+    fw, bw = [], []
+    for r in range(-1, a.repeats):
+        t0 = time.perf_counter()
+        loss = model(tokens, labels)
+        t1 = time.perf_counter()
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        t2 = time.perf_counter()
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError("loss is %r" % loss.item())
+        if r >= 0:
+            fw.append((t1 - t0) * 1e3)
+            bw.append((t2 - t1) * 1e3)
+    fw.sort()
+    bw.sort()
+    return {"fwd_ms": fw[len(fw) // 2], "bwd_ms": bw[len(bw) // 2], "params": n_params,
+            "threads": torch.get_num_threads()}
+
+
+def child_main(a):
+    try:
+        out = run_point(a)
+        out["status"] = "ok"
+    except MemoryError:
+        out = {"status": "out of memory"}
+    except RuntimeError as e:
+        msg = str(e)
+        out = {"status": "out of memory" if "alloc" in msg or "memory" in msg else "error: " + msg[:80]}
+    out["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("BENCH_RESULT " + json.dumps(out), flush=True)
+
+
+# ---- the driver -------------------------------------------------------------------------
+
+def estimate_gib(a, mixer, L):
+    """Rough peak of one point: lra's activation rule (24 B L H reals) plus the
+    L x L scores of attention (scores, probabilities, their gradients) or the
+    broadcast kernel tensors of the naive SSM kernels (value, saved operands,
+    gradient)."""
+    B, H, Nc = a.batch, a.width, a.d_state // 2
+    est = 4.0 * B * L * H * 24
+    if mixer == "attention":
+        est += 4.0 * B * a.heads * L * L * 4
+    elif mixer == "s4d":
+        est += 8.0 * H * Nc * L * 4
+    else:
+        est += 8.0 * 4 * H * 2 * Nc * (L // 2 + 1) * 3
+    return est / 2 ** 30
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "CPU"
+
+
+def run_child(a, mixer, L):
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--mixer", mixer, "--length", str(L),
+           "--batch", str(a.batch), "--width", str(a.width), "--repeats", str(a.repeats),
+           "--threads", str(a.threads), "--heads", str(a.heads), "--d-state", str(a.d_state)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in reversed(p.stdout.splitlines()):
+        if line.startswith("BENCH_RESULT "):
+            return json.loads(line[len("BENCH_RESULT "):])
+    if p.returncode < 0:
+        sig = signal.Signals(-p.returncode).name
+        return {"status": "killed (%s%s)" % (sig, ", out of memory?" if sig == "SIGKILL" else "")}
+    tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"status": "failed (exit %d: %s)" % (p.returncode, tail[:80])}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="PyTorch side of `lra bench` (same models, same CSV).")
+    ap.add_argument("--mixers", default=",".join(MIXERS))
+    ap.add_argument("--lengths", default="1024,4096,16384")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="0: all cores")
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--d-state", type=int, default=64)
+    ap.add_argument("--max-gib", type=float, default=16.0)
+    ap.add_argument("--out")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mixer", help=argparse.SUPPRESS)
+    ap.add_argument("--length", type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.threads <= 0:
+        a.threads = os.cpu_count() or 1
+    if a.child:
+        return child_main(a)
+    mixers = [m for m in a.mixers.split(",") if m]
+    bad = [m for m in mixers if m not in MIXERS]
+    if bad:
+        ap.error("--mixers: unknown %s (known: %s)" % (",".join(bad), ",".join(MIXERS)))
+    lengths = [int(x) for x in a.lengths.split(",") if x]
+    if not lengths or min(lengths) < 1 or a.batch < 1 or a.width < 1 or a.repeats < 1:
+        ap.error("lengths, batch, width and repeats must be positive")
+    if a.width % a.heads:
+        ap.error("--heads must divide --width")
+    device = "%s (%d thread%s)" % (cpu_name(), a.threads, "" if a.threads == 1 else "s")
+    csv = None
+    if a.out:
+        fresh = not os.path.exists(a.out)
+        csv = open(a.out, "a")
+        if fresh:
+            csv.write(HEADER + "\n")
+    print("torch bench on %s: one block per mixer, B=%d, H=%d, fwd+bwd, median of %d"
+          % (device, a.batch, a.width, a.repeats))
+    print("%-10s %7s %10s %10s %10s %12s %10s %10s" % ("mixer", "L", "fwd ms", "bwd ms", "total ms", "tokens/s",
+                                                      "peak MiB", "params"))
+    for mixer in mixers:
+        for L in lengths:
+            if estimate_gib(a, mixer, L) > a.max_gib:
+                r = {"status": "skipped (over --max-gib)"}
+            else:
+                r = run_child(a, mixer, L)
+            ok = r["status"] == "ok"
+            fw, bw = r.get("fwd_ms", 0.0), r.get("bwd_ms", 0.0)
+            total = fw + bw
+            tps = a.batch * L / (total / 1e3) if ok else 0.0
+            rss = r.get("rss_mib", 0.0)
+            if ok:
+                print("%-10s %7d %10.1f %10.1f %10.1f %12.0f %10.0f %10d"
+                      % (mixer, L, fw, bw, total, tps, rss, r["params"]))
+            else:
+                print("%-10s %7d %s" % (mixer, L, r["status"]))
+            sys.stdout.flush()
+            if csv:
+                status = r["status"].replace(",", ";").replace('"', "'")
+                csv.write('torch,"%s",%d,%s,%d,%d,%d,%.3f,%.3f,%.3f,%.1f,%.1f,%.1f,%d,%s\n'
+                          % (device, r.get("threads", a.threads), mixer, a.batch, a.width, L, fw, bw, total, tps,
+                             rss, rss, r.get("params", 0), status))
+                csv.flush()
+    if csv:
+        csv.close()
+
+
+if __name__ == "__main__":
+    main()
