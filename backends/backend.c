@@ -75,6 +75,9 @@ static const lra_op_entry lra_ops[] = {
     LRA_OP(xent_bwd),
     LRA_OP(adamw_step),
     LRA_OP(clip_grad_norm),
+    LRA_OP(s4d_discretize_fwd),
+    LRA_OP(s4d_discretize_bwd),
+    LRA_OP(diag_ssm_step),
 };
 #undef LRA_OP
 #define LRA_N_OPS ((int)(sizeof lra_ops / sizeof lra_ops[0]))

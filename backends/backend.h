@@ -279,6 +279,39 @@ struct lra_backend {
     // Global-norm clipping: returns ||grads||_2 (before clipping); when it
     // exceeds max_norm > 0 the grads are scaled by max_norm / (norm + 1e-6).
     double (*clip_grad_norm)(lra_backend *be, lra_real *grads, int64_t n, double max_norm);
+
+    // ---- S4D discretisation and diagonal SSM step (models.md 3, 0.4) ------------
+    // From the S4D parameters to the inputs of vandermonde_fwd. Per channel h,
+    // with s = h % S (S4's repeat of S shared copies over H) and c < CH:
+    //   dt = softplus(inv_dt[h]) (exp(inv_dt[h]) when dt_exp),
+    //   A_n = -exp(A_real[s][n]) - i A_imag[s][n], x_n = dt A_n,
+    //   ZOH:      w = x,                             E = B[s][n] (e^x - 1) / A_n
+    //   bilinear: w = log((1 + x/2) / (1 - x/2)),   E = B[s][n] dt / (1 - x/2)
+    //   w_out[h][c][n] = w,  coef[h][c][n] = 2 C[c][h][n] E,
+    // so K[h][c][l] = Re sum_n coef e^{l w} = 2 Re sum_n C E z^l with z = e^w
+    // is the S4D kernel, and (H, CH) rows are the fftconv layout (CH = 2:
+    // bidirectional). e^x - 1 in the expm1 form; all in double.
+    void (*s4d_discretize_fwd)(lra_backend *be, lra_real *w, lra_real *coef,  // (H, CH, Nc)c each
+                               const lra_real *inv_dt,  // (H)
+                               const lra_real *A_real,  // (S, Nc)
+                               const lra_real *A_imag,  // (S, Nc)
+                               const lra_real *B,       // (S, Nc)c
+                               const lra_real *C,       // (CH, H, Nc)c
+                               int H, int S, int Nc, int CH, int bilinear, int dt_exp);
+    // Gradients from dw, dcoef (H, CH, Nc)c (either may be NULL), accumulated;
+    // the (S, ..) gradients sum over the channels sharing the row. Any output
+    // gradient may be NULL.
+    void (*s4d_discretize_bwd)(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lra_real *dA_imag,
+                               lra_real *dB, lra_real *dC, const lra_real *dw, const lra_real *dcoef,
+                               const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
+                               const lra_real *B, const lra_real *C,
+                               int H, int S, int Nc, int CH, int bilinear, int dt_exp);
+    // One recurrent step of R independent diagonal systems of N complex modes
+    // (B examples): state (B, R, N)c <- z (R, N)c * state + u[b][r] (real,
+    // every mode), then y (B, R) = Re sum_n coef[r][n] state[b][r][n]. With
+    // z = e^w and coef from s4d_discretize_fwd this is S4D's step mode.
+    void (*diag_ssm_step)(lra_backend *be, lra_real *y, lra_real *state, const lra_real *u, const lra_real *z,
+                          const lra_real *coef, int B, int R, int N);
 };
 
 // ---- registry ----------------------------------------------------------------

@@ -1004,6 +1004,73 @@ static void op_vandermonde_bwd(void) {
     }
 }
 
+// ---- S4D discretisation and diagonal SSM step ------------------------------------
+#define SSM_TOL 1e-5
+static const struct { int H, S, Nc, CH, bilinear, dt_exp; } s4d_cases[] = {
+    { 1, 1, 1, 1, 0, 0 }, { 8, 1, 32, 2, 1, 0 }, { 64, 64, 16, 1, 0, 1 }, { 6, 3, 7, 2, 1, 1 } };
+#define N_S4D ((int)(sizeof s4d_cases / sizeof s4d_cases[0]))
+
+static void op_s4d_discretize_fwd(void) {
+    NEED(s4d_discretize_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_S4D; s++) {
+        int H = s4d_cases[s].H, S = s4d_cases[s].S, Nc = s4d_cases[s].Nc, CH = s4d_cases[s].CH;
+        int64_t no = 2 * (int64_t)H * CH * Nc;
+        pair dt = in_rand(H, 700 + s, -7, -0.5, "inv_dt"), ar = in_rand((int64_t)S * Nc, 710 + s, -1.6, 0.4, "A_real");
+        pair ai = in_rand((int64_t)S * Nc, 720 + s, 0, 30, "A_imag"), b = in_rand(2 * (int64_t)S * Nc, 730 + s, -1, 1, "B");
+        pair cc = in_rand(2 * (int64_t)CH * H * Nc, 740 + s, -1, 1, "C");
+        pair w = out_nan(no, "w"), coef = out_nan(no, "coef");
+        c->s4d_discretize_fwd(c, w.h, coef.h, dt.h, ar.h, ai.h, b.h, cc.h, H, S, Nc, CH, s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
+        g->s4d_discretize_fwd(g, w.d, coef.d, dt.d, ar.d, ai.d, b.d, cc.d, H, S, Nc, CH, s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
+        cmp_pair(tag("s4d_discretize_fwd w case %d", s), w, SSM_TOL);
+        cmp_pair(tag("s4d_discretize_fwd coef case %d", s), coef, SSM_TOL);
+        d_done();
+    }
+}
+
+static void op_s4d_discretize_bwd(void) {
+    NEED(s4d_discretize_bwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_S4D; s++) {
+        int H = s4d_cases[s].H, S = s4d_cases[s].S, Nc = s4d_cases[s].Nc, CH = s4d_cases[s].CH;
+        int64_t no = 2 * (int64_t)H * CH * Nc;
+        pair dt = in_rand(H, 750 + s, -7, -0.5, "inv_dt"), ar = in_rand((int64_t)S * Nc, 760 + s, -1.6, 0.4, "A_real");
+        pair ai = in_rand((int64_t)S * Nc, 770 + s, 0, 30, "A_imag"), b = in_rand(2 * (int64_t)S * Nc, 780 + s, -1, 1, "B");
+        pair cc = in_rand(2 * (int64_t)CH * H * Nc, 790 + s, -1, 1, "C");
+        pair dw = in_rand(no, 800 + s, -1, 1, "dw"), dcoef = in_rand(no, 810 + s, -1, 1, "dcoef");
+        pair gdt = out_rand(H, 820 + s, -1, 1, "dinv_dt"), gar = out_rand((int64_t)S * Nc, 830 + s, -1, 1, "dA_real");
+        pair gai = out_rand((int64_t)S * Nc, 840 + s, -1, 1, "dA_imag"), gb = out_rand(2 * (int64_t)S * Nc, 850 + s, -1, 1, "dB");
+        pair gc = out_rand(2 * (int64_t)CH * H * Nc, 860 + s, -1, 1, "dC");
+        c->s4d_discretize_bwd(c, gdt.h, gar.h, gai.h, gb.h, gc.h, dw.h, dcoef.h, dt.h, ar.h, ai.h, b.h, cc.h, H, S, Nc, CH,
+                              s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
+        g->s4d_discretize_bwd(g, gdt.d, gar.d, gai.d, gb.d, gc.d, dw.d, dcoef.d, dt.d, ar.d, ai.d, b.d, cc.d, H, S, Nc, CH,
+                              s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
+        cmp_pair(tag("s4d_discretize_bwd dinv_dt case %d", s), gdt, SSM_TOL);
+        cmp_pair(tag("s4d_discretize_bwd dA_real case %d", s), gar, SSM_TOL);
+        cmp_pair(tag("s4d_discretize_bwd dA_imag case %d", s), gai, SSM_TOL);
+        cmp_pair(tag("s4d_discretize_bwd dB case %d", s), gb, SSM_TOL);
+        cmp_pair(tag("s4d_discretize_bwd dC case %d", s), gc, SSM_TOL);
+        d_done();
+    }
+}
+
+static void op_diag_ssm_step(void) {
+    NEED(diag_ssm_step);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    static const struct { int B, R, N; } cases[] = { { 1, 1, 1 }, { 16, 256, 32 }, { 3, 7, 5 } };
+    for (int s = 0; s < 3; s++) {
+        int B = cases[s].B, R = cases[s].R, N = cases[s].N;
+        pair st = out_rand(2 * (int64_t)B * R * N, 870 + s, -1, 1, "state"), z = in_rand(2 * (int64_t)R * N, 880 + s, -0.7, 0.7, "z");
+        pair cf = in_rand(2 * (int64_t)R * N, 890 + s, -1, 1, "coef"), u = in_rand((int64_t)B * R, 900 + s, -1, 1, "u");
+        pair y = out_nan((int64_t)B * R, "y");
+        c->diag_ssm_step(c, y.h, st.h, u.h, z.h, cf.h, B, R, N);
+        g->diag_ssm_step(g, y.d, st.d, u.d, z.d, cf.d, B, R, N);
+        cmp_pair(tag("diag_ssm_step y B=%d R=%d N=%d", B, R, N), y, SSM_TOL);
+        cmp_pair(tag("diag_ssm_step state B=%d R=%d N=%d", B, R, N), st, SSM_TOL);
+        d_done();
+    }
+}
+
 static const int64_t cplx_n[] = { 1, 7, 1001, (1 << 20) + 3 };
 #define N_CPLX ((int)(sizeof cplx_n / sizeof cplx_n[0]))
 
@@ -1647,6 +1714,7 @@ static const op_test op_tests[] = {
     OP(act_fwd),         OP(act_bwd),         OP(glu_fwd),       OP(glu_bwd),       OP(dropout_fwd),
     OP(dropout_bwd),     OP(embedding_fwd),   OP(embedding_bwd), OP(meanpool_fwd),  OP(meanpool_bwd),
     OP(xent_fwd),        OP(xent_bwd),        OP(adamw_step),    OP(clip_grad_norm),
+    OP(s4d_discretize_fwd), OP(s4d_discretize_bwd), OP(diag_ssm_step),
 };
 #undef OP
 #define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))

@@ -180,4 +180,16 @@ void cpu_adamw_step(lra_backend *be, lra_real *params, const lra_real *grads,
                     float beta1, float beta2, float eps, int64_t t);
 double cpu_clip_grad_norm(lra_backend *be, lra_real *grads, int64_t n, double max_norm);
 
+// cpu_ssm.c
+void cpu_s4d_discretize_fwd(lra_backend *be, lra_real *w, lra_real *coef, const lra_real *inv_dt,
+                            const lra_real *A_real, const lra_real *A_imag, const lra_real *B, const lra_real *C,
+                            int H, int S, int Nc, int CH, int bilinear, int dt_exp);
+void cpu_s4d_discretize_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lra_real *dA_imag,
+                            lra_real *dB, lra_real *dC, const lra_real *dw, const lra_real *dcoef,
+                            const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
+                            const lra_real *B, const lra_real *C, int H, int S, int Nc, int CH, int bilinear,
+                            int dt_exp);
+void cpu_diag_ssm_step(lra_backend *be, lra_real *y, lra_real *state, const lra_real *u, const lra_real *z,
+                       const lra_real *coef, int B, int R, int N);
+
 #endif // LRA_CPU_H

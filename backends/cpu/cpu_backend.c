@@ -62,6 +62,9 @@ static const lra_backend cpu_table = {
     .xent_bwd       = cpu_xent_bwd,
     .adamw_step     = cpu_adamw_step,
     .clip_grad_norm = cpu_clip_grad_norm,
+    .s4d_discretize_fwd = cpu_s4d_discretize_fwd,
+    .s4d_discretize_bwd = cpu_s4d_discretize_bwd,
+    .diag_ssm_step  = cpu_diag_ssm_step,
 };
 
 // The CPU model name from /proc/cpuinfo, for run records.
