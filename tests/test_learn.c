@@ -75,7 +75,16 @@ static void test_attention(void) {
     T_CHECK(acc >= 0.95, "attention: accuracy %.3f < 0.95", acc);
 }
 
+static void test_s4d(void) {
+    lra_kv kv[] = { { "mixer", "s4d", NULL }, { "n_layers", "1", NULL }, { "d_model", "32", NULL },
+                    { "mixer.d_state", "16", NULL }, { "mixer.n_ssm", "1", NULL } };
+    double acc = train_and_eval(kv, 5, 200, 5e-3f);
+    printf("    s4d: held-out accuracy %.1f%%\n", 100 * acc);
+    T_CHECK(acc >= 0.95, "s4d: accuracy %.3f < 0.95", acc);
+}
+
 static const t_case cases[] = {
     { "learn/attention", test_attention },
+    { "learn/s4d", test_s4d },
 };
 T_MAIN(cases)
