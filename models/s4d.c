@@ -18,12 +18,13 @@
 //   kernel.C         (CH, D, Nc, 2)   C as a real view                     decay
 //   D                (1, D)           skip                                 decay
 // Channel h uses the (A, B) copy h % S (the reference repeats the S copies
-// over D). Initialisation (models.md 3): dt log-uniform in [dt_min, dt_max];
+// over D; n_ssm = 1 by default, null for one copy per channel). Initialisation (models.md 3): dt log-uniform in [dt_min, dt_max];
 // A_real = log 1/2; A_imag: lin pi n, inv (N/pi)(N/(2n+1) - 1), legs the
 // HiPPO-LegS frequencies (B then V* B_LegS with Im clipped to [-2, 2], else
 // B = 1); C complex normal (each part variance 1/2); D standard normal.
 #include "hippo.h"
 #include "nn.h"
+#include "ssm.h"
 
 #include <math.h>
 #include <string.h>
@@ -45,38 +46,23 @@ static const char *const s4d_keys[] = { "d_state", "init", "disc", "dt_min", "dt
 static int s4d_configure(lra_mixer *m, const lra_kv *kv, int n, lra_err *err) {
     const char *who = "mixer.s4d";
     static const char *const inits[] = { "lin", "inv", "legs", NULL }, *const discs[] = { "zoh", "bilinear", NULL };
-    static const char *const dts[] = { "softplus", "exp", NULL };
-    int64_t N, S;
+    int64_t N;
     double dt_min, dt_max;
-    int init, disc, dt, bidir, rc;
+    int init, disc, dt_exp, S, bidir, rc;
     if ((rc = lra_kv_check_known(kv, n, who, s4d_keys, err))) return rc;
     if ((rc = lra_kv_int(kv, n, who, "d_state", 64, 2, 1 << 16, &N, err))) return rc;
     if ((rc = lra_kv_choice(kv, n, who, "init", S4D_LIN, inits, &init, err))) return rc;
     if ((rc = lra_kv_choice(kv, n, who, "disc", 0, discs, &disc, err))) return rc;
-    if ((rc = lra_kv_choice(kv, n, who, "dt_transform", 0, dts, &dt, err))) return rc;
-    if ((rc = lra_kv_double(kv, n, who, "dt_min", 1e-3, 1e-12, 1e3, &dt_min, err))) return rc;
-    if ((rc = lra_kv_double(kv, n, who, "dt_max", 1e-1, 1e-12, 1e3, &dt_max, err))) return rc;
-    if ((rc = lra_kv_int(kv, n, who, "n_ssm", m->D, 1, m->D, &S, err))) return rc;
+    if ((rc = lra_ssm_parse_dt(kv, n, who, &dt_min, &dt_max, &dt_exp, err))) return rc;
+    if ((rc = lra_ssm_parse_n_ssm(kv, n, who, m->D, &S, err))) return rc;
     if ((rc = lra_kv_bool(kv, n, who, "bidirectional", 0, &bidir, err))) return rc;
-    const lra_kv *at;
-    if (N % 2) {
-        at = lra_kv_find(kv, n, "d_state");
+    if (N % 2)
         return lra_err_set(err, LRA_EINVAL, "%s: %s.d_state: must be even (N/2 conjugate pairs), got %lld",
-                           lra_kv_where(at), who, (long long)N);
-    }
-    if (m->D % S) {
-        at = lra_kv_find(kv, n, "n_ssm");
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.n_ssm: %lld does not divide d_model = %d", lra_kv_where(at), who,
-                           (long long)S, m->D);
-    }
-    if (dt_min > dt_max) {
-        at = lra_kv_find(kv, n, "dt_min");
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.dt_min: %g is above dt_max = %g", lra_kv_where(at), who, dt_min, dt_max);
-    }
+                           lra_kv_where(lra_kv_find(kv, n, "d_state")), who, (long long)N);
     s4d_hp *hp = calloc(1, sizeof *hp);
     if (!hp) return lra_err_set(err, LRA_ENOMEM, "%s: out of memory", who);
-    *hp = (s4d_hp){ .N = (int)N, .Nc = (int)N / 2, .S = (int)S, .CH = bidir ? 2 : 1, .bilinear = disc,
-                    .dt_exp = dt, .init = init, .dt_min = dt_min, .dt_max = dt_max };
+    *hp = (s4d_hp){ .N = (int)N, .Nc = (int)N / 2, .S = S, .CH = bidir ? 2 : 1, .bilinear = disc,
+                    .dt_exp = dt_exp, .init = init, .dt_min = dt_min, .dt_max = dt_max };
     m->hp = hp;
     return LRA_OK;
 }
@@ -97,10 +83,7 @@ static void s4d_init(const lra_mixer *m, lra_real *const *host, uint64_t seed) {
     const s4d_hp *hp = m->hp;
     int D = m->D, Nc = hp->Nc;
     lra_init_rng r = lra_init_rng_new(seed, 0x54D);
-    for (int h = 0; h < D; h++) {  // dt log-uniform in [dt_min, dt_max]
-        double dt = exp(log(hp->dt_min) + lra_init_uniform01(&r) * (log(hp->dt_max) - log(hp->dt_min)));
-        host[P_DT][h] = (lra_real)(hp->dt_exp ? log(dt) : log(expm1(dt)));
-    }
+    lra_ssm_init_dt(host[P_DT], D, hp->dt_min, hp->dt_max, hp->dt_exp, &r);
     double *Lam = NULL, *P = NULL, *Bl = NULL;
     if (hp->init == S4D_LEGS) {
         Lam = malloc(sizeof(double) * 6 * Nc), P = Lam + 2 * Nc, Bl = P + 2 * Nc;

@@ -1,0 +1,21 @@
+// ssm.h: configuration and initialisation pieces shared by the SSM mixers
+// (S4D, S4, and the S5/LRU family): the n_ssm key and the step size.
+#ifndef LRA_SSM_H
+#define LRA_SSM_H
+
+#include "layer.h"
+
+// n_ssm: the number of independent (A, B) copies shared by the D channels
+// (channel h uses copy h % S): an integer dividing D (default 1, as S4's
+// LRA configs), or null / none (S4's None: one copy per channel, S = D).
+int lra_ssm_parse_n_ssm(const lra_kv *kv, int n, const char *who, int D, int *S, lra_err *err);
+
+// dt_min, dt_max and dt_transform (softplus | exp): *dt_exp = 1 for exp.
+int lra_ssm_parse_dt(const lra_kv *kv, int n, const char *who, double *dt_min, double *dt_max, int *dt_exp,
+                     lra_err *err);
+
+// D step sizes log-uniform in [dt_min, dt_max], stored as the parameter of
+// the transform: log(expm1(dt)) (softplus) or log(dt) (exp).
+void lra_ssm_init_dt(lra_real *out, int D, double dt_min, double dt_max, int dt_exp, lra_init_rng *r);
+
+#endif // LRA_SSM_H
