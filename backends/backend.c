@@ -75,6 +75,8 @@ static const lra_op_entry lra_ops[] = {
     LRA_OP(xent_bwd),
     LRA_OP(adamw_step),
     LRA_OP(clip_grad_norm),
+    LRA_OP(s4_kernel_fwd),
+    LRA_OP(s4_kernel_bwd),
 };
 #undef LRA_OP
 #define LRA_N_OPS ((int)(sizeof lra_ops / sizeof lra_ops[0]))

@@ -62,6 +62,8 @@ static const lra_backend cpu_table = {
     .xent_bwd       = cpu_xent_bwd,
     .adamw_step     = cpu_adamw_step,
     .clip_grad_norm = cpu_clip_grad_norm,
+    .s4_kernel_fwd  = cpu_s4_kernel_fwd,
+    .s4_kernel_bwd  = cpu_s4_kernel_bwd,
 };
 
 // The CPU model name from /proc/cpuinfo, for run records.
