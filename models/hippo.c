@@ -1,0 +1,157 @@
+// hippo.c: HiPPO-LegS matrices and their normal-plus-low-rank form
+// (models.md 4), with a small cyclic complex Jacobi eigensolver for the
+// Hermitian matrix -i S (S the skew-symmetric part). Host side, double.
+#include "hippo.h"
+
+#include <complex.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lra_hippo_legs_dense(int N, double *A, double *B, double *P) {
+    for (int n = 0; n < N; n++) {
+        if (B) B[n] = sqrt(2.0 * n + 1);
+        if (P) P[n] = sqrt(n + 0.5);
+        if (!A) continue;
+        for (int k = 0; k < N; k++)
+            A[(size_t)n * N + k] = n > k ? -sqrt(2.0 * n + 1) * sqrt(2.0 * k + 1) : n == k ? -(n + 1.0) : 0.0;
+    }
+}
+
+// ---- Hermitian eigensolver ------------------------------------------------------
+
+// The rotation J = diag(1, e^{-i phi}) R that zeroes H[p][q] = r e^{i phi}:
+// diag(1, e^{-i phi}) makes the (p, q) block real symmetric [[a, r], [r, d]],
+// then the real Jacobi rotation R = [[c, s], [-s, c]] with
+// t = tan(theta) = sgn(h)/(|h| + sqrt(h^2 + 1)), h = (d - a)/(2r), diagonalises
+// it: a' = a - t r, d' = d + t r (Numerical Recipes, section 11.1).
+static void jacobi_rotate(int n, double complex *H, double complex *V, int p, int q) {
+    double complex b = H[(size_t)p * n + q];
+    double r = cabs(b);
+    if (r == 0) return;
+    double a = creal(H[(size_t)p * n + p]), d = creal(H[(size_t)q * n + q]);
+    double h = (d - a) / (2 * r);
+    double t = (h >= 0 ? 1.0 : -1.0) / (fabs(h) + sqrt(h * h + 1));
+    double c = 1 / sqrt(1 + t * t), s = t * c;
+    double complex e = conj(b) / r;  // e^{-i phi}
+    double complex j00 = c, j01 = s, j10 = -s * e, j11 = c * e;
+    for (int k = 0; k < n; k++) {  // H <- H J, V <- V J (columns p, q)
+        double complex hp = H[(size_t)k * n + p], hq = H[(size_t)k * n + q];
+        H[(size_t)k * n + p] = hp * j00 + hq * j10;
+        H[(size_t)k * n + q] = hp * j01 + hq * j11;
+        double complex vp = V[(size_t)k * n + p], vq = V[(size_t)k * n + q];
+        V[(size_t)k * n + p] = vp * j00 + vq * j10;
+        V[(size_t)k * n + q] = vp * j01 + vq * j11;
+    }
+    for (int k = 0; k < n; k++) {  // H <- J^H H (rows p, q)
+        double complex hp = H[(size_t)p * n + k], hq = H[(size_t)q * n + k];
+        H[(size_t)p * n + k] = conj(j00) * hp + conj(j10) * hq;
+        H[(size_t)q * n + k] = conj(j01) * hp + conj(j11) * hq;
+    }
+    H[(size_t)p * n + q] = H[(size_t)q * n + p] = 0;
+    H[(size_t)p * n + p] = a - t * r;
+    H[(size_t)q * n + q] = d + t * r;
+}
+
+static double off_diagonal2(int n, const double complex *H) {
+    double s = 0;
+    for (int p = 0; p < n; p++)
+        for (int q = 0; q < n; q++)
+            if (p != q) s += creal(H[(size_t)p * n + q] * conj(H[(size_t)p * n + q]));
+    return s;
+}
+
+// Sorts eigenpairs by w ascending (insertion sort; n is small).
+static void sort_eigen(int n, double *w, double complex *V) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && w[j] < w[j - 1]; j--) {
+            double tw = w[j]; w[j] = w[j - 1]; w[j - 1] = tw;
+            for (int k = 0; k < n; k++) {
+                double complex tv = V[(size_t)k * n + j];
+                V[(size_t)k * n + j] = V[(size_t)k * n + j - 1];
+                V[(size_t)k * n + j - 1] = tv;
+            }
+        }
+}
+
+int lra_hermitian_eig(int n, double *Hr, double *w, double *Vr) {
+    double complex *H = (double complex *)Hr, *V = (double complex *)Vr;
+    memset(V, 0, sizeof(double complex) * (size_t)n * n);
+    double fro2 = 0;
+    for (int i = 0; i < n; i++) {
+        V[(size_t)i * n + i] = 1;
+        H[(size_t)i * n + i] = creal(H[(size_t)i * n + i]);  // a Hermitian diagonal is real
+    }
+    for (size_t i = 0; i < (size_t)n * n; i++) fro2 += creal(H[i] * conj(H[i]));
+    int sweeps = -1;
+    double prev = INFINITY;
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = off_diagonal2(n, H);
+        // converged at rounding level, or stalled there
+        if (off <= 1e-34 * fro2 || (off >= prev && off <= 1e-26 * fro2)) { sweeps = sweep; break; }
+        prev = off;
+        for (int p = 0; p < n - 1; p++)
+            for (int q = p + 1; q < n; q++) jacobi_rotate(n, H, V, p, q);
+    }
+    for (int i = 0; i < n; i++) w[i] = creal(H[(size_t)i * n + i]);
+    sort_eigen(n, w, V);
+    return sweeps;
+}
+
+// ---- NPLR form ------------------------------------------------------------------
+
+int lra_hippo_legs_nplr_basis(int N, double *Lambda, double *P, double *B, double *Vout, lra_err *err) {
+    if (N < 2 || N > 4096 || N % 2)
+        return lra_err_set(err, LRA_EINVAL, "HiPPO-LegS: state size N = %d must be even and in [2, 4096]", N);
+    size_t nn = (size_t)N * N;
+    double *A = malloc(sizeof(double) * nn), *Bl = malloc(sizeof(double) * N), *Pl = malloc(sizeof(double) * N);
+    double *w = malloc(sizeof(double) * N);
+    double complex *H = malloc(sizeof(double complex) * nn), *V = malloc(sizeof(double complex) * nn);
+    int rc = LRA_OK;
+    if (!A || !Bl || !Pl || !w || !H || !V) {
+        rc = lra_err_set(err, LRA_ENOMEM, "HiPPO-LegS: out of memory for N = %d", N);
+        goto done;
+    }
+    lra_hippo_legs_dense(N, A, Bl, Pl);
+    // A + P P^T = -I/2 + S exactly (-(n+1) + (n+1/2)); the reference takes the
+    // mean of the computed diagonal, -1/2 up to rounding: we use -1/2 itself
+    const double re = -0.5;
+    // Hermitian -i S from the strictly lower triangle (what eigh reads), diagonal 0
+    for (int n = 0; n < N; n++) {
+        H[(size_t)n * N + n] = 0;
+        for (int k = 0; k < n; k++) {
+            double s = A[(size_t)n * N + k] + Pl[n] * Pl[k];
+            H[(size_t)n * N + k] = -I * s;
+            H[(size_t)k * N + n] = I * s;
+        }
+    }
+    if (lra_hermitian_eig(N, (double *)H, w, (double *)V) < 0) {
+        rc = lra_err_set(err, LRA_EINVAL, "HiPPO-LegS: Jacobi eigensolver did not converge for N = %d", N);
+        goto done;
+    }
+    // the first N/2 eigenpairs (ascending) have negative imaginary part
+    for (int j = 0; j < N / 2; j++) {
+        double complex v0 = V[j], ph = cabs(v0) > 0 ? conj(v0) / cabs(v0) : 1;  // first component real >= 0
+        double complex pj = 0, bj = 0;
+        for (int k = 0; k < N; k++) {
+            double complex vk = k ? V[(size_t)k * N + j] * ph : cabs(v0);
+            pj += conj(vk) * Pl[k];
+            bj += conj(vk) * Bl[k];
+        }
+        if (Lambda) { Lambda[2 * j] = re; Lambda[2 * j + 1] = w[j]; }
+        if (P) { P[2 * j] = creal(pj); P[2 * j + 1] = cimag(pj); }
+        if (B) { B[2 * j] = creal(bj); B[2 * j + 1] = cimag(bj); }
+        for (int k = 0; Vout && k < N; k++) {
+            double complex vk = k ? V[(size_t)k * N + j] * ph : cabs(v0);
+            Vout[2 * ((size_t)k * (N / 2) + j)] = creal(vk);
+            Vout[2 * ((size_t)k * (N / 2) + j) + 1] = cimag(vk);
+        }
+    }
+done:
+    free(A); free(Bl); free(Pl); free(w); free(H); free(V);
+    return rc;
+}
+
+int lra_hippo_legs_nplr(int N, double *Lambda, double *P, double *B, lra_err *err) {
+    return lra_hippo_legs_nplr_basis(N, Lambda, P, B, NULL, err);
+}
