@@ -78,6 +78,8 @@ static const lra_op_entry lra_ops[] = {
     LRA_OP(s4d_discretize_fwd),
     LRA_OP(s4d_discretize_bwd),
     LRA_OP(diag_ssm_step),
+    LRA_OP(s4_kernel_fwd),
+    LRA_OP(s4_kernel_bwd),
 };
 #undef LRA_OP
 #define LRA_N_OPS ((int)(sizeof lra_ops / sizeof lra_ops[0]))

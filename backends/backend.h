@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define LRA_BACKEND_API_VERSION 1
+#define LRA_BACKEND_API_VERSION 2
 
 typedef struct lra_backend lra_backend;
 
@@ -312,6 +312,38 @@ struct lra_backend {
     // z = e^w and coef from s4d_discretize_fwd this is S4D's step mode.
     void (*diag_ssm_step)(lra_backend *be, lra_real *y, lra_real *state, const lra_real *u, const lra_real *z,
                           const lra_real *coef, int B, int R, int N);
+    // ---- S4 DPLR kernel (models.md 4) -------------------------------------------
+    // K (H, CH, L) = the first L <= Lk taps of the length-Lk kernels of the
+    // bilinear discretisation (step dt) of x' = (Lambda - P P^*) x + B u,
+    // y_c = C~_c x, each system conjugate-extended (the Nc stored modes and their
+    // conjugates: real kernels), rank 1. Per channel h, with s = h % S (S4's
+    // repeat of the S shared copies over H; S divides H):
+    //   dt = softplus(inv_dt[h]) (exp(inv_dt[h]) when dt_exp),
+    //   Lambda_n = -exp(A_real[s][n]) - i A_imag[s][n], w_n = dt Lambda_n,
+    //   at omega_m = e^{-2 pi i m / Lk}, m = 0..Lk/2, with a = 1 - omega, t = (1 + omega)/2,
+    //   k_{xy} = dt sum_n [x_n y_n / (a - t w_n) + conj(x_n y_n) / (a - t conj(w_n))],
+    //   Khat_c = k_{C_c B} - t k_{Q B} k_{C_c P} / (1 + t k_{Q P}),  Q = conj(P),
+    //   K[h][c] = irfft(Khat_c, Lk)[0:L].
+    // This is S4's 2/(1+omega) [k00 - k01 k10 / (1 + k11)] at z = 2(1-omega)/(1+omega)
+    // with the factor t = (1+omega)/2 folded in, finite at omega = -1. Since
+    // omega^Lk = 1, K[l] = C Abar^l Bbar for l < Lk with C = C~ (I - Abar^Lk)^-1:
+    // C~ is S4's "C tilde" for the kernel length Lk. Sums in double.
+    void (*s4_kernel_fwd)(lra_backend *be, lra_real *K,
+                          const lra_real *inv_dt,  // (H)
+                          const lra_real *A_real,  // (S, Nc)
+                          const lra_real *A_imag,  // (S, Nc)
+                          const lra_real *P,       // (S, Nc)c
+                          const lra_real *B,       // (S, Nc)c
+                          const lra_real *C,       // (CH, H, Nc)c
+                          int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
+    // Gradients of all parameters from dK (H, CH, L) (taps >= L have gradient
+    // 0), accumulated (+=); the (S, ..) gradients sum over the H/S channels that
+    // share the row. Any gradient may be NULL.
+    void (*s4_kernel_bwd)(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lra_real *dA_imag,
+                          lra_real *dP, lra_real *dB, lra_real *dC, const lra_real *dK,
+                          const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
+                          const lra_real *P, const lra_real *B, const lra_real *C,
+                          int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
 };
 
 // ---- registry ----------------------------------------------------------------

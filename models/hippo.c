@@ -1,115 +1,157 @@
-// hippo.c: HiPPO-LegS and its normal-plus-low-rank diagonalisation (models.md
-// 4), with a small Hermitian eigensolver (cyclic Jacobi), all in double on
-// the host: it runs once per layer at initialisation.
+// hippo.c: HiPPO-LegS matrices and their normal-plus-low-rank form
+// (models.md 4), with a small cyclic complex Jacobi eigensolver for the
+// Hermitian matrix -i S (S the skew-symmetric part). Host side, double.
 #include "hippo.h"
 
 #include <complex.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-typedef double complex cplx;
-
-// One Jacobi rotation zeroing A[p][q]: with e = A[p][q] / |A[p][q]| the
-// unitary U = diag(1, conj(e)) R (R the real rotation of the phased 2x2
-// problem) gives A <- U* A U, V <- V U.
-static void jacobi_rotate(int n, cplx *A, cplx *V, int p, int q) {
-    cplx apq = A[p * n + q];
-    double b = cabs(apq);
-    if (b == 0) return;
-    cplx e = apq / b;
-    double theta = (creal(A[q * n + q]) - creal(A[p * n + p])) / (2 * b);
-    double t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1));
-    double c = 1 / sqrt(t * t + 1), s = t * c;
-    cplx upq = s, uqp = -s * conj(e), uqq = c * conj(e);
-    for (int r = 0; r < n; r++) {  // columns: A U, V U
-        cplx arp = A[r * n + p], arq = A[r * n + q];
-        A[r * n + p] = arp * c + arq * uqp;
-        A[r * n + q] = arp * upq + arq * uqq;
-        cplx vrp = V[r * n + p], vrq = V[r * n + q];
-        V[r * n + p] = vrp * c + vrq * uqp;
-        V[r * n + q] = vrp * upq + vrq * uqq;
+void lra_hippo_legs_dense(int N, double *A, double *B, double *P) {
+    for (int n = 0; n < N; n++) {
+        if (B) B[n] = sqrt(2.0 * n + 1);
+        if (P) P[n] = sqrt(n + 0.5);
+        if (!A) continue;
+        for (int k = 0; k < N; k++)
+            A[(size_t)n * N + k] = n > k ? -sqrt(2.0 * n + 1) * sqrt(2.0 * k + 1) : n == k ? -(n + 1.0) : 0.0;
     }
-    for (int k = 0; k < n; k++) {  // rows: U* (A U)
-        cplx apk = A[p * n + k], aqk = A[q * n + k];
-        A[p * n + k] = c * apk + conj(uqp) * aqk;
-        A[q * n + k] = conj(upq) * apk + conj(uqq) * aqk;
-    }
-    A[p * n + q] = A[q * n + p] = 0;
 }
 
-static double off_norm(int n, const cplx *A) {
+// ---- Hermitian eigensolver ------------------------------------------------------
+
+// The rotation J = diag(1, e^{-i phi}) R that zeroes H[p][q] = r e^{i phi}:
+// diag(1, e^{-i phi}) makes the (p, q) block real symmetric [[a, r], [r, d]],
+// then the real Jacobi rotation R = [[c, s], [-s, c]] with
+// t = tan(theta) = sgn(h)/(|h| + sqrt(h^2 + 1)), h = (d - a)/(2r), diagonalises
+// it: a' = a - t r, d' = d + t r (Numerical Recipes, section 11.1).
+static void jacobi_rotate(int n, double complex *H, double complex *V, int p, int q) {
+    double complex b = H[(size_t)p * n + q];
+    double r = cabs(b);
+    if (r == 0) return;
+    double a = creal(H[(size_t)p * n + p]), d = creal(H[(size_t)q * n + q]);
+    double h = (d - a) / (2 * r);
+    double t = (h >= 0 ? 1.0 : -1.0) / (fabs(h) + sqrt(h * h + 1));
+    double c = 1 / sqrt(1 + t * t), s = t * c;
+    double complex e = conj(b) / r;  // e^{-i phi}
+    double complex j00 = c, j01 = s, j10 = -s * e, j11 = c * e;
+    for (int k = 0; k < n; k++) {  // H <- H J, V <- V J (columns p, q)
+        double complex hp = H[(size_t)k * n + p], hq = H[(size_t)k * n + q];
+        H[(size_t)k * n + p] = hp * j00 + hq * j10;
+        H[(size_t)k * n + q] = hp * j01 + hq * j11;
+        double complex vp = V[(size_t)k * n + p], vq = V[(size_t)k * n + q];
+        V[(size_t)k * n + p] = vp * j00 + vq * j10;
+        V[(size_t)k * n + q] = vp * j01 + vq * j11;
+    }
+    for (int k = 0; k < n; k++) {  // H <- J^H H (rows p, q)
+        double complex hp = H[(size_t)p * n + k], hq = H[(size_t)q * n + k];
+        H[(size_t)p * n + k] = conj(j00) * hp + conj(j10) * hq;
+        H[(size_t)q * n + k] = conj(j01) * hp + conj(j11) * hq;
+    }
+    H[(size_t)p * n + q] = H[(size_t)q * n + p] = 0;
+    H[(size_t)p * n + p] = a - t * r;
+    H[(size_t)q * n + q] = d + t * r;
+}
+
+static double off_diagonal2(int n, const double complex *H) {
     double s = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            if (i != j) s += creal(A[i * n + j] * conj(A[i * n + j]));
-    return sqrt(s);
+    for (int p = 0; p < n; p++)
+        for (int q = 0; q < n; q++)
+            if (p != q) s += creal(H[(size_t)p * n + q] * conj(H[(size_t)p * n + q]));
+    return s;
 }
 
-int lra_hermitian_eig(int n, double *Ad, double *w, double *Vd, lra_err *err) {
-    cplx *A = malloc(sizeof *A * (size_t)n * n), *V = calloc((size_t)n * n, sizeof *V);
-    int *order = malloc(sizeof *order * (size_t)n);
-    if (!A || !V || !order) {
-        free(A), free(V), free(order);
-        return lra_err_set(err, LRA_ENOMEM, "hermitian_eig: out of memory (n = %d)", n);
+// Sorts eigenpairs by w ascending (insertion sort; n is small).
+static void sort_eigen(int n, double *w, double complex *V) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && w[j] < w[j - 1]; j--) {
+            double tw = w[j]; w[j] = w[j - 1]; w[j - 1] = tw;
+            for (int k = 0; k < n; k++) {
+                double complex tv = V[(size_t)k * n + j];
+                V[(size_t)k * n + j] = V[(size_t)k * n + j - 1];
+                V[(size_t)k * n + j - 1] = tv;
+            }
+        }
+}
+
+int lra_hermitian_eig(int n, double *Hr, double *w, double *Vr) {
+    double complex *H = (double complex *)Hr, *V = (double complex *)Vr;
+    memset(V, 0, sizeof(double complex) * (size_t)n * n);
+    double fro2 = 0;
+    for (int i = 0; i < n; i++) {
+        V[(size_t)i * n + i] = 1;
+        H[(size_t)i * n + i] = creal(H[(size_t)i * n + i]);  // a Hermitian diagonal is real
     }
-    double scale = 0;
-    for (int i = 0; i < n * n; i++) {
-        A[i] = Ad[2 * i] + I * Ad[2 * i + 1];
-        scale += creal(A[i] * conj(A[i]));
-    }
-    for (int i = 0; i < n; i++) V[i * n + i] = 1;
-    scale = sqrt(scale);
-    int sweep = 0;
-    for (; sweep < 100 && off_norm(n, A) > 1e-15 * scale; sweep++)
+    for (size_t i = 0; i < (size_t)n * n; i++) fro2 += creal(H[i] * conj(H[i]));
+    int sweeps = -1;
+    double prev = INFINITY;
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = off_diagonal2(n, H);
+        // converged at rounding level, or stalled there
+        if (off <= 1e-34 * fro2 || (off >= prev && off <= 1e-26 * fro2)) { sweeps = sweep; break; }
+        prev = off;
         for (int p = 0; p < n - 1; p++)
-            for (int q = p + 1; q < n; q++) jacobi_rotate(n, A, V, p, q);
-    int ok = off_norm(n, A) <= 1e-13 * scale + 1e-300;
-    for (int i = 0; i < n; i++) order[i] = i;
-    for (int i = 1; i < n; i++)  // insertion sort by eigenvalue
-        for (int j = i; j > 0 && creal(A[order[j] * n + order[j]]) < creal(A[order[j - 1] * n + order[j - 1]]); j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    for (int k = 0; k < n; k++) {
-        w[k] = creal(A[order[k] * n + order[k]]);
-        for (int r = 0; r < n; r++) {
-            Vd[2 * (r * n + k)] = creal(V[r * n + order[k]]);
-            Vd[2 * (r * n + k) + 1] = cimag(V[r * n + order[k]]);
+            for (int q = p + 1; q < n; q++) jacobi_rotate(n, H, V, p, q);
+    }
+    for (int i = 0; i < n; i++) w[i] = creal(H[(size_t)i * n + i]);
+    sort_eigen(n, w, V);
+    return sweeps;
+}
+
+// ---- NPLR form ------------------------------------------------------------------
+
+int lra_hippo_legs_nplr_basis(int N, double *Lambda, double *P, double *B, double *Vout, lra_err *err) {
+    if (N < 2 || N > 4096 || N % 2)
+        return lra_err_set(err, LRA_EINVAL, "HiPPO-LegS: state size N = %d must be even and in [2, 4096]", N);
+    size_t nn = (size_t)N * N;
+    double *A = malloc(sizeof(double) * nn), *Bl = malloc(sizeof(double) * N), *Pl = malloc(sizeof(double) * N);
+    double *w = malloc(sizeof(double) * N);
+    double complex *H = malloc(sizeof(double complex) * nn), *V = malloc(sizeof(double complex) * nn);
+    int rc = LRA_OK;
+    if (!A || !Bl || !Pl || !w || !H || !V) {
+        rc = lra_err_set(err, LRA_ENOMEM, "HiPPO-LegS: out of memory for N = %d", N);
+        goto done;
+    }
+    lra_hippo_legs_dense(N, A, Bl, Pl);
+    // A + P P^T = -I/2 + S exactly (-(n+1) + (n+1/2)); the reference takes the
+    // mean of the computed diagonal, -1/2 up to rounding: we use -1/2 itself
+    const double re = -0.5;
+    // Hermitian -i S from the strictly lower triangle (what eigh reads), diagonal 0
+    for (int n = 0; n < N; n++) {
+        H[(size_t)n * N + n] = 0;
+        for (int k = 0; k < n; k++) {
+            double s = A[(size_t)n * N + k] + Pl[n] * Pl[k];
+            H[(size_t)n * N + k] = -I * s;
+            H[(size_t)k * N + n] = I * s;
         }
     }
-    free(A), free(V), free(order);
-    return ok ? LRA_OK : lra_err_set(err, LRA_EINVAL, "hermitian_eig: no convergence after %d sweeps (n = %d)", sweep, n);
+    if (lra_hermitian_eig(N, (double *)H, w, (double *)V) < 0) {
+        rc = lra_err_set(err, LRA_EINVAL, "HiPPO-LegS: Jacobi eigensolver did not converge for N = %d", N);
+        goto done;
+    }
+    // the first N/2 eigenpairs (ascending) have negative imaginary part
+    for (int j = 0; j < N / 2; j++) {
+        double complex v0 = V[j], ph = cabs(v0) > 0 ? conj(v0) / cabs(v0) : 1;  // first component real >= 0
+        double complex pj = 0, bj = 0;
+        for (int k = 0; k < N; k++) {
+            double complex vk = k ? V[(size_t)k * N + j] * ph : cabs(v0);
+            pj += conj(vk) * Pl[k];
+            bj += conj(vk) * Bl[k];
+        }
+        if (Lambda) { Lambda[2 * j] = re; Lambda[2 * j + 1] = w[j]; }
+        if (P) { P[2 * j] = creal(pj); P[2 * j + 1] = cimag(pj); }
+        if (B) { B[2 * j] = creal(bj); B[2 * j + 1] = cimag(bj); }
+        for (int k = 0; Vout && k < N; k++) {
+            double complex vk = k ? V[(size_t)k * N + j] * ph : cabs(v0);
+            Vout[2 * ((size_t)k * (N / 2) + j)] = creal(vk);
+            Vout[2 * ((size_t)k * (N / 2) + j) + 1] = cimag(vk);
+        }
+    }
+done:
+    free(A); free(Bl); free(Pl); free(w); free(H); free(V);
+    return rc;
 }
 
 int lra_hippo_legs_nplr(int N, double *Lambda, double *P, double *B, lra_err *err) {
-    if (N < 2 || N % 2) return lra_err_set(err, LRA_EINVAL, "HiPPO-LegS: state size must be even and >= 2, got %d", N);
-    double *H = calloc((size_t)2 * N * N, sizeof *H), *w = malloc(sizeof *w * (size_t)N);
-    double *V = malloc(sizeof *V * (size_t)2 * N * N);
-    if (!H || !w || !V) {
-        free(H), free(w), free(V);
-        return lra_err_set(err, LRA_ENOMEM, "HiPPO-LegS: out of memory (N = %d)", N);
-    }
-    // S = A + P P^T + I/2 is real skew-symmetric; H = -i S is Hermitian with
-    // eigenvalues w, so S = V diag(i w) V*.
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < N; k++) {
-            double a = n > k ? -sqrt(2.0 * n + 1) * sqrt(2.0 * k + 1) : n == k ? -(n + 1.0) : 0;
-            double s = a + sqrt(n + 0.5) * sqrt(k + 0.5) + (n == k ? 0.5 : 0);
-            H[2 * (n * N + k) + 1] = -s;
-        }
-    int rc = lra_hermitian_eig(N, H, w, V, err);
-    for (int j = 0; !rc && j < N / 2; j++) {  // ascending w: the first N/2 are negative
-        Lambda[2 * j] = -0.5;
-        Lambda[2 * j + 1] = w[j];
-        double pr = 0, pi = 0, br = 0, bi = 0;
-        for (int n = 0; n < N; n++) {  // V* x: sum_n conj(V[n][j]) x_n
-            double vr = V[2 * (n * N + j)], vi = -V[2 * (n * N + j) + 1];
-            pr += vr * sqrt(n + 0.5), pi += vi * sqrt(n + 0.5);
-            br += vr * sqrt(2.0 * n + 1), bi += vi * sqrt(2.0 * n + 1);
-        }
-        P[2 * j] = pr, P[2 * j + 1] = pi, B[2 * j] = br, B[2 * j + 1] = bi;
-    }
-    free(H), free(w), free(V);
-    return rc;
+    return lra_hippo_legs_nplr_basis(N, Lambda, P, B, NULL, err);
 }

@@ -36,6 +36,6 @@ int lra_ssm_parse_dt(const lra_kv *kv, int n, const char *who, double *dt_min, d
 void lra_ssm_init_dt(lra_real *out, int D, double dt_min, double dt_max, int dt_exp, lra_init_rng *r) {
     for (int h = 0; h < D; h++) {
         double dt = exp(log(dt_min) + lra_init_uniform01(r) * (log(dt_max) - log(dt_min)));
-        out[h] = (lra_real)(dt_exp ? log(dt) : log(expm1(dt)));
+        out[h] = (lra_real)(dt_exp ? log(dt) : log(expm1(fmax(dt, 1e-4))));
     }
 }

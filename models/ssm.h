@@ -15,7 +15,8 @@ int lra_ssm_parse_dt(const lra_kv *kv, int n, const char *who, double *dt_min, d
                      lra_err *err);
 
 // D step sizes log-uniform in [dt_min, dt_max], stored as the parameter of
-// the transform: log(expm1(dt)) (softplus) or log(dt) (exp).
+// the transform: log(expm1(max(dt, 1e-4))) (softplus, the reference's clamp
+// keeps the inverse finite in float) or log(dt) (exp).
 void lra_ssm_init_dt(lra_real *out, int D, double dt_min, double dt_max, int dt_exp, lra_init_rng *r);
 
 #endif // LRA_SSM_H

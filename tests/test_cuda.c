@@ -1024,6 +1024,45 @@ static void op_s4d_discretize_fwd(void) {
         g->s4d_discretize_fwd(g, w.d, coef.d, dt.d, ar.d, ai.d, b.d, cc.d, H, S, Nc, CH, s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
         cmp_pair(tag("s4d_discretize_fwd w case %d", s), w, SSM_TOL);
         cmp_pair(tag("s4d_discretize_fwd coef case %d", s), coef, SSM_TOL);
+// ---- S4 DPLR kernel -------------------------------------------------------------------
+// Cauchy sums in double on both sides; the transforms of length Lk run in
+// float: the tolerance of the long Vandermonde sums.
+
+static const struct { int H, S, Nc, CH, Lk, L, dt_exp; } s4k_cases[] = {
+    { 1, 1, 1, 1, 1, 1, 0 }, { 4, 2, 3, 2, 16, 11, 1 }, { 8, 1, 32, 2, 1024, 1000, 0 }, { 6, 6, 4, 1, 4097, 4000, 0 },
+};
+#define N_S4K ((int)(sizeof s4k_cases / sizeof s4k_cases[0]))
+
+// S4-like parameters: dt in [0.001, 0.1] (softplus^-1 or log), A_real near
+// log 0.5, A_imag in [0.2, 50), P, B, C in [-1, 1)^2
+static void s4k_inputs(pair *in, int s, uint64_t seed) {
+    int H = s4k_cases[s].H, S = s4k_cases[s].S, Nc = s4k_cases[s].Nc, CH = s4k_cases[s].CH;
+    int64_t sn = (int64_t)S * Nc;
+    lra_real *dt = h_nan(H);
+    for (int h = 0; h < H; h++) {
+        double d = exp(log(0.001) + log(100.0) * lra_rand_uniform(seed, (uint64_t)h));
+        dt[h] = (lra_real)(s4k_cases[s].dt_exp ? log(d) : log(expm1(d)));
+    }
+    in[0] = in_from(dt, H, "inv_dt");
+    in[1] = in_rand(sn, seed + 1, log(0.5) - 0.3, log(0.5) + 0.3, "A_real");
+    in[2] = in_rand(sn, seed + 2, 0.2, 50, "A_imag");
+    in[3] = in_rand(2 * sn, seed + 3, -1, 1, "P");
+    in[4] = in_rand(2 * sn, seed + 4, -1, 1, "B");
+    in[5] = in_rand(2 * (int64_t)CH * H * Nc, seed + 5, -1, 1, "C");
+}
+
+static void op_s4_kernel_fwd(void) {
+    NEED(s4_kernel_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_S4K; s++) {
+        int H = s4k_cases[s].H, S = s4k_cases[s].S, Nc = s4k_cases[s].Nc, CH = s4k_cases[s].CH;
+        int Lk = s4k_cases[s].Lk, L = s4k_cases[s].L, de = s4k_cases[s].dt_exp;
+        pair in[6];
+        s4k_inputs(in, s, 500 + 10 * s);
+        pair K = out_nan((int64_t)H * CH * L, "K");
+        c->s4_kernel_fwd(c, K.h, in[0].h, in[1].h, in[2].h, in[3].h, in[4].h, in[5].h, H, S, Nc, CH, Lk, L, de);
+        g->s4_kernel_fwd(g, K.d, in[0].d, in[1].d, in[2].d, in[3].d, in[4].d, in[5].d, H, S, Nc, CH, Lk, L, de);
+        cmp_pair(tag("s4_kernel_fwd H=%d S=%d Nc=%d CH=%d Lk=%d L=%d", H, S, Nc, CH, Lk, L), K, VANDER_TOL);
         d_done();
     }
 }
@@ -1068,6 +1107,30 @@ static void op_diag_ssm_step(void) {
         cmp_pair(tag("diag_ssm_step y B=%d R=%d N=%d", B, R, N), y, SSM_TOL);
         cmp_pair(tag("diag_ssm_step state B=%d R=%d N=%d", B, R, N), st, SSM_TOL);
         d_done();
+static void op_s4_kernel_bwd(void) {
+    NEED(s4_kernel_bwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    static const char *const names[6] = { "dinv_dt", "dA_real", "dA_imag", "dP", "dB", "dC" };
+    for (int s = 0; s < N_S4K; s++) {
+        for (int var = 0; var < 2; var++) {  // all gradients; only dC and dA_imag
+            int H = s4k_cases[s].H, S = s4k_cases[s].S, Nc = s4k_cases[s].Nc, CH = s4k_cases[s].CH;
+            int Lk = s4k_cases[s].Lk, L = s4k_cases[s].L, de = s4k_cases[s].dt_exp;
+            int64_t sn = (int64_t)S * Nc, n[6] = { H, sn, sn, 2 * sn, 2 * sn, 2 * (int64_t)CH * H * Nc };
+            pair in[6], d[6];
+            s4k_inputs(in, s, 600 + 10 * s);
+            pair dK = in_rand((int64_t)H * CH * L, 690 + s, -1, 1, "dK");
+            for (int i = 0; i < 6; i++)
+                d[i] = var == 0 || i == 2 || i == 5 ? out_rand(n[i], 700 + 10 * s + i, -1, 1, names[i]) : none;
+            c->s4_kernel_bwd(c, d[0].h, d[1].h, d[2].h, d[3].h, d[4].h, d[5].h, dK.h, in[0].h, in[1].h, in[2].h,
+                             in[3].h, in[4].h, in[5].h, H, S, Nc, CH, Lk, L, de);
+            g->s4_kernel_bwd(g, d[0].d, d[1].d, d[2].d, d[3].d, d[4].d, d[5].d, dK.d, in[0].d, in[1].d, in[2].d,
+                             in[3].d, in[4].d, in[5].d, H, S, Nc, CH, Lk, L, de);
+            for (int i = 0; i < 6; i++)
+                if (d[i].h)
+                    cmp_pair(tag("s4_kernel_bwd %s H=%d S=%d Nc=%d CH=%d Lk=%d L=%d", names[i], H, S, Nc, CH, Lk, L),
+                             d[i], VANDER_TOL);
+            d_done();
+        }
     }
 }
 
@@ -1715,6 +1778,7 @@ static const op_test op_tests[] = {
     OP(dropout_bwd),     OP(embedding_fwd),   OP(embedding_bwd), OP(meanpool_fwd),  OP(meanpool_bwd),
     OP(xent_fwd),        OP(xent_bwd),        OP(adamw_step),    OP(clip_grad_norm),
     OP(s4d_discretize_fwd), OP(s4d_discretize_bwd), OP(diag_ssm_step),
+    OP(s4_kernel_fwd),   OP(s4_kernel_bwd),
 };
 #undef OP
 #define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))

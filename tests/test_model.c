@@ -144,12 +144,15 @@ static void test_half_glu_scale_norm(void) {
 }
 
 static void test_s4d_block(void) {
-    // the S4 block with S4D: BatchNorm prenorm, GLU stage, masked mean pool
+    // the S4 block with S4D and S4: BatchNorm prenorm, GLU stage, masked mean pool
     const char *kv[] = { "mixer=s4d", "n_layers=2", "d_model=4", "mixer.d_state=4", "mixer.dt_max=0.2",
                          "mixer.bidirectional=true", "dropout=0.1" };
     check_model(kv, 7, &tok_task, 3, 1);
     const char *kv2[] = { "mixer=s4d", "n_layers=1", "d_model=4", "mixer.d_state=4", "prenorm=false", "norm=layer" };
     check_model(kv2, 6, &dual_task, 2, 0);
+    const char *kv3[] = { "mixer=s4", "n_layers=2", "d_model=4", "mixer.d_state=4", "mixer.dt_max=0.3", "norm=layer",
+                          "mixer.bidirectional=true" };
+    check_model(kv3, 7, &pix_task, 3, 1);
 }
 
 static void test_dual(void) {

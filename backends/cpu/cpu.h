@@ -191,5 +191,14 @@ void cpu_s4d_discretize_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_rea
                             int dt_exp);
 void cpu_diag_ssm_step(lra_backend *be, lra_real *y, lra_real *state, const lra_real *u, const lra_real *z,
                        const lra_real *coef, int B, int R, int N);
+// ---- cpu_s4.c ---------------------------------------------------------------------
+void cpu_s4_kernel_fwd(lra_backend *be, lra_real *K, const lra_real *inv_dt, const lra_real *A_real,
+                       const lra_real *A_imag, const lra_real *P, const lra_real *B, const lra_real *C,
+                       int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
+void cpu_s4_kernel_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lra_real *dA_imag,
+                       lra_real *dP, lra_real *dB, lra_real *dC, const lra_real *dK,
+                       const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
+                       const lra_real *P, const lra_real *B, const lra_real *C,
+                       int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
 
 #endif // LRA_CPU_H

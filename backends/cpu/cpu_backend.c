@@ -65,6 +65,8 @@ static const lra_backend cpu_table = {
     .s4d_discretize_fwd = cpu_s4d_discretize_fwd,
     .s4d_discretize_bwd = cpu_s4d_discretize_bwd,
     .diag_ssm_step  = cpu_diag_ssm_step,
+    .s4_kernel_fwd  = cpu_s4_kernel_fwd,
+    .s4_kernel_bwd  = cpu_s4_kernel_bwd,
 };
 
 // The CPU model name from /proc/cpuinfo, for run records.
