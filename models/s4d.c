@@ -14,7 +14,7 @@
 //   kernel.log_dt    (D, 1)           log(dt)          [dt_transform=exp]      ssm_dt
 //   kernel.A_real    (S, Nc)          log(-Re A)                           ssm
 //   kernel.A_imag    (S, Nc)          -Im A                                ssm
-//   kernel.B         (S, Nc, 2)       B as a real view                     ssm
+//   kernel.B         (1, S, Nc, 2)    B as a real view                     ssm
 //   kernel.C         (CH, D, Nc, 2)   C as a real view                     decay
 //   D                (1, D)           skip                                 decay
 // Channel h uses the (A, B) copy h % S (the reference repeats the S copies
@@ -73,7 +73,7 @@ static int s4d_param_specs(const lra_mixer *m, lra_param_spec *out) {
     n = lra_spec_set(out, n, hp->dt_exp ? "kernel.log_dt" : "kernel.inv_dt", LRA_GROUP_SSM_DT, 2, LRA_SHAPE(D, 1));
     n = lra_spec_set(out, n, "kernel.A_real", LRA_GROUP_SSM, 2, LRA_SHAPE(S, Nc));
     n = lra_spec_set(out, n, "kernel.A_imag", LRA_GROUP_SSM, 2, LRA_SHAPE(S, Nc));
-    n = lra_spec_set(out, n, "kernel.B", LRA_GROUP_SSM, 3, LRA_SHAPE(S, Nc, 2));
+    n = lra_spec_set(out, n, "kernel.B", LRA_GROUP_SSM, 4, LRA_SHAPE(1, S, Nc, 2));
     n = lra_spec_set(out, n, "kernel.C", LRA_GROUP_DECAY, 4, LRA_SHAPE(hp->CH, D, Nc, 2));
     n = lra_spec_set(out, n, "D", LRA_GROUP_DECAY, 2, LRA_SHAPE(1, D));
     return n;

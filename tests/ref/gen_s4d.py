@@ -26,7 +26,7 @@ torch.set_default_dtype(torch.float64)
 def kernel(p, S, Nc, CH, H, L, bilinear, dt_exp):
     dt = torch.exp(p["dt"][:, 0]) if dt_exp else torch.nn.functional.softplus(p["dt"][:, 0])  # (H)
     A = -torch.exp(p["A_real"]) - 1j * p["A_imag"]                                            # (S, Nc)
-    B = torch.complex(p["B"][..., 0], p["B"][..., 1])                                          # (S, Nc)
+    B = torch.complex(p["B"][0, ..., 0], p["B"][0, ..., 1])                                    # (S, Nc)
     C = torch.complex(p["C"][..., 0], p["C"][..., 1])                                          # (CH, H, Nc)
     rows = torch.arange(H) % S
     Ah, Bh = A[rows], B[rows]                                                                  # (H, Nc)
@@ -67,7 +67,7 @@ def make(out, name, H, B, L, N, S, init, bilinear, dt_exp, bidir, masked, seed):
         "dt": np.log(dt) if dt_exp else np.log(np.expm1(dt)),
         "A_real": np.log(0.5) + 0.1 * rng.standard_normal((S, Nc)),
         "A_imag": np.tile(a_imag, (S, 1)) + 0.1 * rng.standard_normal((S, Nc)),
-        "B": rng.standard_normal((S, Nc, 2)),
+        "B": rng.standard_normal((1, S, Nc, 2)),
         "C": rng.standard_normal((CH, H, Nc, 2)) * np.sqrt(0.5),
         "D": rng.standard_normal((1, H)),
     }
