@@ -90,7 +90,7 @@ else
   LDLIBS32  := $(LDLIBS)
 endif
 
-.PHONY: all deps test test-sanitize test-cuda run ref clean
+.PHONY: all deps test test-sanitize test-cuda run ref check-dump clean
 .SECONDARY:
 all: deps $(BUILD)/lra $(TESTS32) $(TESTS64)
 
@@ -166,6 +166,34 @@ endif
 ref:
 	@/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "ref: needs python3-torch (apt install python3-torch)"; exit 1; }
 	@for s in tests/ref/gen_*.py; do echo "  REF   $$s"; /usr/bin/python3 $$s tests/ref || exit 1; done
+
+# Runs `lra dump` (one forward and backward pass, written as a bundle) on a
+# few tasks and model configurations, then recomputes every bundle with an
+# independent PyTorch model (tests/ref/check_bundle.py): logits and loss
+# within 1e-4, gradients within 1e-3, BatchNorm running statistics of the
+# training-mode dumps too. Needs python3-torch; not part of `make test`.
+DUMP_LISTOPS := --param min_length=20 --param max_length=60 --param seq_len=64
+DUMP_SMALL   := --model d_model=16 --model n_layers=2
+DUMP_NODROP  := --model dropout=0 --model input_dropout=0
+define DUMP_RUNS
+listops_attention      listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=attention --model mixer.heads=2
+listops_attention_bn   listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=attention --model norm=batch --model prenorm=0 --model stage=glu --model pool=mean $(DUMP_NODROP) --mode train
+listops_causal_last    listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=attention --model mixer.causal=1 --model pool=last --model pos=learned --model stage=half_glu2 --model gelu=erf
+retrieval_attention    retrieval --param seq_len=512 $(DUMP_SMALL) --model mixer=attention --model mixer.heads=2
+retrieval_nli_train    retrieval --param seq_len=512 $(DUMP_SMALL) --model mixer=attention --model combine=nli --model norm=scale --model stage=half_glu1 --model pool=mean $(DUMP_NODROP) --mode train
+image_scalar_attention image --param input=scalar $(DUMP_SMALL) --model mixer=attention --model n_layers=1
+pathfinder_mean_all    pathfinder --param input=scalar $(DUMP_SMALL) --model mixer=attention --model n_layers=1 --model pool=mean_all --model d_ffn=0 --model stage=gelu
+endef
+export DUMP_RUNS
+check-dump: $(BUILD)/lra
+	@/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "check-dump: needs python3-torch (apt install python3-torch)"; exit 1; }
+	@d=$$(mktemp -d /tmp/lra_check_dump_XXXXXX); rc=0; \
+	while read -r name args; do \
+	  [ -n "$$name" ] || continue; echo "  DUMP  $$name"; \
+	  $(BUILD)/lra dump $$args --out $$d/$$name.safetensors >/dev/null || { rc=1; break; }; \
+	done <<< "$$DUMP_RUNS"; \
+	[ $$rc -eq 0 ] && { /usr/bin/python3 tests/ref/check_bundle.py --fresh $$d/*.safetensors || rc=$$?; }; \
+	rm -rf $$d; exit $$rc
 
 run: deps $(BUILD)/lra
 	$(BUILD)/lra demo
