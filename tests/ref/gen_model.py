@@ -69,12 +69,57 @@ CASES = {
     "dual_concat_cls": (dict(TRANSFORMER, prenorm=0, final_norm=0, stage="gelu", pos="none", d_ffn=8,
                              head_hidden="12,6", **{"mixer.heads": 1}),
                         task_string(256, 2, 2, 6, 1, 0.5, 0.3), "eval", [[6, 2], [4, 6]], 5),
+    # (iv) S4D in the S4 block: BatchNorm prenorm (eval: running statistics),
+    # GELU -> Linear -> GLU stage, final norm, masked mean; ZOH, n_ssm 2
+    "s4d": (dict(SSM_BLOCK, mixer="s4d", combine="concat",
+                 **{"mixer.d_state": 8, "mixer.n_ssm": 2, "mixer.disc": "zoh"}),
+            task_string(10, 3, 1, 11), "eval", [[11], [4], [0]], 6),
+    # S4D two-sided (bidirectional), bilinear, exp dt, retrieval-style dual
+    # NLI head with a hidden GELU layer, BatchNorm in training
+    "s4d_dual_train": (dict(SSM_BLOCK, mixer="s4d", head_hidden="8",
+                            **{"mixer.d_state": 6, "mixer.n_ssm": 1, "mixer.disc": "bilinear",
+                               "mixer.dt_transform": "exp", "mixer.bidirectional": 1}),
+                       task_string(9, 2, 2, 8), "train", [[8, 5], [3, 8]], 7),
+    # (v) S4 (DPLR, C~ for L_max = the model's length): causal, LayerNorm
+    # prenorm, last-token pooling, learned positions
+    "s4": (dict(SSM_BLOCK, mixer="s4", norm="layer", pos="learned", pool="last", combine="concat",
+                **{"mixer.d_state": 6, "mixer.n_ssm": 2}),
+           task_string(10, 3, 1, 9), "eval", [[9], [5], [1]], 8),
+    # S4 two-sided, postnorm BatchNorm in training, scalar inputs, exp dt
+    "s4_bidir_train": (dict(SSM_BLOCK, mixer="s4", prenorm=0, final_norm=0, combine="concat",
+                            **{"mixer.d_state": 4, "mixer.n_ssm": 1, "mixer.bidirectional": 1,
+                               "mixer.dt_transform": "exp"}),
+                       task_string(256, 2, 1, 8, 1, 0.45, 0.2), "train", [[8], [6], [3]], 9),
 }
 
 
-def random_param(name, shape, rng):
+def ssm_param(base, shape, rng, kv):
+    """S4/S4D parameters near their initial distributions (models.md 3, 4),
+    perturbed so that every entry has its own gradient."""
+    cn = lambda shape: rng.normal(0, np.sqrt(0.5), shape + (2,))  # noqa: E731  complex normal as (.., 2)
+    if base == "D":
+        return rng.normal(0, 1, shape)
+    if base == "inv_dt":
+        dt = np.exp(rng.uniform(np.log(0.05), np.log(0.4), shape))
+        return np.log(dt) if kv.get("mixer.dt_transform") == "exp" else np.log(np.expm1(dt))
+    if base == "A_real":
+        return np.log(0.5) + 0.3 * rng.uniform(-1, 1, shape)
+    if base == "A_imag":
+        return np.pi * np.arange(shape[-1]) * (1 + 0.2 * rng.uniform(-1, 1, shape)) + 0.1
+    if base == "B":
+        b = 0.3 * cn(shape[:-1])
+        b[..., 0] += 1
+        return b
+    if base == "P":  # any P keeps diag(Lambda) - P P^* stable (Re Lambda < 0)
+        return 0.7 * cn(shape[:-1])
+    return cn(shape[:-1])  # C (C~ for S4)
+
+
+def random_param(name, shape, rng, kv):
     """Weights away from lra's initial values, so every path is exercised."""
     base = name.rsplit(".", 1)[-1]
+    if ".mixer." in name and kv["mixer"] in ("s4d", "s4"):
+        return ssm_param(base, shape, rng, kv)
     if name == "encoder.weight" and shape[1] != 1:
         return rng.normal(0, 1, shape)
     if base == "running_mean":
@@ -95,7 +140,7 @@ def make_case(name, spec, outdir):
     rng = np.random.default_rng(1000 + seed)
     model = lra_torch.LraModel(model_string(keys), shape)
     task = model.task
-    params = {n: random_param(n, s, rng) for n, s, _ in model.specs}
+    params = {n: random_param(n, s, rng, keys) for n, s, _ in model.specs}
     if "cls" in params:
         params["cls"] = 0.5 * rng.normal(0, 1, params["cls"].shape)
     model.load(params)
@@ -118,6 +163,7 @@ def make_case(name, spec, outdir):
 
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    os.makedirs(outdir, exist_ok=True)
     for name, spec in CASES.items():
         if spec[0]["mixer"] in lra_torch.MIXERS:
             make_case(name, spec, outdir)

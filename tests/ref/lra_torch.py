@@ -23,7 +23,9 @@ uses batch statistics in BatchNorm; every dropout must be 0 there (lra's
 random streams are not reproduced), else ValueError.
 
 Mixers: attention (models.md 2), s4d (models.md 3: Vandermonde kernel by
-explicit sums). Needs torch (Debian python3-torch) and numpy.
+explicit sums), s4 (models.md 4: dense conjugate-extended system and its
+power series, C recovered from C~); convolutions by direct sums. Needs torch
+(Debian python3-torch) and numpy.
 """
 import math
 
@@ -220,12 +222,141 @@ class AttentionMixer:
         return linear(o, p["out_proj.weight"])
 
 
-class S4DMixer:
-    """S4D placeholder: filled in from models/s4d.c's parameter table once the
-    s4d mixer is committed."""
+def cplx(t):
+    """(..., 2) real view -> complex tensor (autograd flows to the real view)."""
+    return t[..., 0] + 1j * t[..., 1]
 
 
-MIXERS = {"attention": AttentionMixer}
+def causal_or_two_sided_conv(K, u):
+    """y (Bs, H, L) from K (H, CH, L), u (Bs, H, L) by direct sums (models.md
+    0.2): y_t = sum_{j<=t} K0[j] u_{t-j} (+ sum_{i>=0} K1[i] u_{t+1+i} with a
+    second channel, S4's two-sided layout)."""
+    L = u.shape[-1]
+    t = torch.arange(L)
+    d = t[:, None] - t[None, :]  # lag t - s
+    T = torch.where(d >= 0, K[:, 0][:, d.clamp(min=0)], torch.zeros(()))
+    if K.shape[1] == 2:
+        T = T + torch.where(d < 0, K[:, 1][:, (-d - 1).clamp(min=0)], torch.zeros(()))
+    return torch.einsum("hts,bhs->bht", T, u)
+
+
+class SSMConvMixer:
+    """y = K * u + D u per channel with u = x with padded positions zeroed
+    (S4Block's length mask); K (H, CH, L) from the subclass's kernel()."""
+
+    def __init__(self, kv, D, L, who):
+        self.D, self.L_max, self.who = D, L, who
+        self.N = int(kv.get("d_state", 64))
+        if self.N % 2:
+            raise ValueError(f"{who}.d_state must be even, got {self.N}")
+        self.Nc = self.N // 2
+        self.CH = 2 if as_bool(kv.get("bidirectional", "0"), who + ".bidirectional") else 1
+        self.dt_exp = {"softplus": 0, "exp": 1}[kv.get("dt_transform", "softplus")]
+
+    def n_ssm(self, v):
+        S = self.D if v in ("null", "none") else int(v)
+        if S < 1 or self.D % S:
+            raise ValueError(f"{self.who}.n_ssm={v} does not divide D={self.D}")
+        return S
+
+    def dropouts(self):
+        return {}
+
+    def dt(self, p):
+        inv = p["kernel.inv_dt"][:, 0]
+        return torch.exp(inv) if self.dt_exp else torch.log1p(torch.exp(-inv.abs())) + inv.clamp(min=0)
+
+    def rows(self, t):
+        """(S, ...) -> (H, ...): channel h uses SSM copy h mod S."""
+        return t[torch.arange(self.D) % t.shape[0]]
+
+    def forward(self, p, x, mask, training):
+        u = x.permute(0, 2, 1) * mask.double()[:, None, :]
+        K = self.kernel(p, x.shape[1])
+        y = causal_or_two_sided_conv(K, u) + p["D"][0][None, :, None] * u
+        return y.permute(0, 2, 1)
+
+
+class S4DMixer(SSMConvMixer):
+    """S4D (models.md 3): K_c[l] = 2 Re sum_n W_cn z_n^l with x = dt A,
+    A = -exp(A_real) - i A_imag; ZOH: z = e^x, W = C B (e^x - 1)/A; bilinear:
+    z = (1 + x/2)/(1 - x/2), W = C B dt/(1 - x/2). Explicit sums in float64."""
+    keys = ("d_state", "init", "disc", "dt_min", "dt_max", "dt_transform", "n_ssm", "bidirectional")
+
+    def __init__(self, kv, D, L):
+        super().__init__(kv, D, L, "mixer.s4d")
+        self.S = self.n_ssm(kv.get("n_ssm", str(D)))
+        self.disc = kv.get("disc", "zoh")
+        if self.disc not in ("zoh", "bilinear"):
+            raise ValueError(f"mixer.s4d.disc={self.disc!r}")
+
+    def specs(self):
+        H, S, Nc, CH = self.D, self.S, self.Nc, self.CH
+        return [("D", (1, H), True), ("kernel.inv_dt", (H, 1), True), ("kernel.C", (CH, H, Nc, 2), True),
+                ("kernel.B", (1, S, Nc, 2), True), ("kernel.A_real", (S, Nc), True), ("kernel.A_imag", (S, Nc), True)]
+
+    def kernel(self, p, L):
+        dt = self.dt(p)[:, None]                                                   # (H, 1)
+        A = self.rows(-torch.exp(p["kernel.A_real"]) - 1j * p["kernel.A_imag"])    # (H, Nc)
+        B = self.rows(cplx(p["kernel.B"][0]))
+        C = cplx(p["kernel.C"])                                                     # (CH, H, Nc)
+        x = dt * A
+        if self.disc == "zoh":
+            W, logz = C * B * (torch.exp(x) - 1) / A, x
+        else:
+            W, logz = C * B * dt / (1 - x / 2), torch.log((1 + x / 2) / (1 - x / 2))
+        l = torch.arange(L, dtype=torch.float64)
+        zl = torch.exp(logz[..., None] * l)                                         # (H, Nc, L)
+        K = 2 * torch.einsum("chn,hnl->chl", W, zl).real
+        return K.permute(1, 0, 2)                                                   # (H, CH, L)
+
+
+class S4Mixer(SSMConvMixer):
+    """S4 DPLR (models.md 4), by the dense power series: per channel the
+    conjugate-extended system A = diag(Lf) - Pf Pf^H (Lf = [Lambda, conj Lambda],
+    Pf, Bf likewise), bilinear Abar = (I - dt/2 A)^-1 (I + dt/2 A),
+    Bbar = dt (I - dt/2 A)^-1 Bf, C from the stored C~ = C (I - Abar^L_max),
+    K[l] = Re Cf Abar^l Bbar. L_max is the model's sequence length."""
+    keys = ("d_state", "dt_min", "dt_max", "dt_transform", "n_ssm", "bidirectional", "rank")
+
+    def __init__(self, kv, D, L):
+        super().__init__(kv, D, L, "mixer.s4")
+        self.S = self.n_ssm(kv.get("n_ssm", "1"))
+        if int(kv.get("rank", 1)) != 1:
+            raise ValueError("mixer.s4.rank: only rank 1")
+
+    def specs(self):
+        H, S, Nc, CH = self.D, self.S, self.Nc, self.CH
+        return [("D", (1, H), True), ("kernel.inv_dt", (H, 1), True), ("kernel.C", (CH, H, Nc, 2), True),
+                ("kernel.B", (1, S, Nc, 2), True), ("kernel.A_real", (S, Nc), True),
+                ("kernel.A_imag", (S, Nc), True), ("kernel.P", (1, S, Nc, 2), True)]
+
+    def kernel(self, p, L):
+        if L > self.L_max:
+            raise ValueError(f"mixer.s4: length {L} above L_max {self.L_max}")
+        H, N = self.D, self.N
+        dt = self.dt(p)[:, None, None]                                               # (H, 1, 1)
+        lam = self.rows(-torch.exp(p["kernel.A_real"]) - 1j * p["kernel.A_imag"])     # (H, Nc)
+        P, B = self.rows(cplx(p["kernel.P"][0])), self.rows(cplx(p["kernel.B"][0]))
+        ext = lambda z: torch.cat([z, z.conj()], -1)                                  # noqa: E731
+        lf, Pf, Bf = ext(lam), ext(P), ext(B)                                         # (H, N)
+        I = torch.eye(N, dtype=torch.complex128).expand(H, N, N)
+        A = torch.diag_embed(lf) - Pf[:, :, None] * Pf.conj()[:, None, :]
+        M = I - dt / 2 * A
+        Ab = torch.linalg.solve(M, I + dt / 2 * A)                                    # (H, N, N)
+        Bb = dt[..., 0] * torch.linalg.solve(M, Bf[..., None])[..., 0]                # (H, N)
+        AL = torch.linalg.matrix_power(Ab, self.L_max)
+        Ct = ext(cplx(p["kernel.C"]))                                                 # (CH, H, N)
+        # C (I - Abar^L) = C~  <=>  (I - Abar^L)^T C^T = C~^T
+        Cf = torch.linalg.solve((I - AL).transpose(1, 2)[None], Ct[..., None])[..., 0]
+        taps, s = [], Bb
+        for _ in range(L):
+            taps.append(torch.einsum("chn,hn->ch", Cf, s).real)
+            s = torch.einsum("hmn,hn->hm", Ab, s)
+        return torch.stack(taps, -1).permute(1, 0, 2)                                 # (H, CH, L)
+
+
+MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer}
 
 
 # ---- the model ----------------------------------------------------------------------
