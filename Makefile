@@ -4,6 +4,8 @@
 #   make run        install, build, run the built-in demo experiment
 #   make test-cuda  CUDA vs CPU parity tests (needs a GPU)
 #   make deps       install missing Debian packages with apt-get
+#   make ref        regenerate the PyTorch reference files under tests/ref/ (python3-torch)
+#   make check-dump `lra dump` bundles of a few tasks checked against PyTorch (python3-torch)
 # Knobs: CUDA=1 (require nvcc) NO_CUDA=1 NO_OMP=1 DEBUG=1 SAN=1 NATIVE=1
 # Never -ffast-math: NaN/Inf detection and the reference numerics depend on IEEE semantics.
 
