@@ -532,8 +532,8 @@ class LraModel:
         return self.norm(pre + "norm2.", x1 + ffn(x1), training)
 
     def features(self, tokens, lengths, training=False):
-        """The residual streams xs[0..n_layers], the final output and the pooled
-        features; used by forward and for running statistics."""
+        """The residual streams xs[0..n_layers] and the head's input features
+        (pooled, combined for two inputs)."""
         if self.p is None:
             raise ValueError("no parameters loaded")
         if training:
