@@ -4,6 +4,8 @@
 #   make run        install, build, run the built-in demo experiment
 #   make test-cuda  CUDA vs CPU parity tests (needs a GPU)
 #   make deps       install missing Debian packages with apt-get
+#   make ref        regenerate the PyTorch reference files under tests/ref/ (python3-torch)
+#   make check-dump `lra dump` bundles of a few tasks checked against PyTorch (python3-torch)
 # Knobs: CUDA=1 (require nvcc) NO_CUDA=1 NO_OMP=1 DEBUG=1 SAN=1 NATIVE=1
 # Never -ffast-math: NaN/Inf detection and the reference numerics depend on IEEE semantics.
 
@@ -90,7 +92,7 @@ else
   LDLIBS32  := $(LDLIBS)
 endif
 
-.PHONY: all deps test test-sanitize test-cuda run ref clean
+.PHONY: all deps test test-sanitize test-cuda run ref check-dump clean
 .SECONDARY:
 all: deps $(BUILD)/lra $(TESTS32) $(TESTS64)
 
@@ -166,6 +168,42 @@ endif
 ref:
 	@/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "ref: needs python3-torch (apt install python3-torch)"; exit 1; }
 	@for s in tests/ref/gen_*.py; do echo "  REF   $$s"; /usr/bin/python3 $$s tests/ref || exit 1; done
+
+# Runs `lra dump` (one forward and backward pass, written as a bundle) on a
+# few tasks and model configurations, then recomputes every bundle with an
+# independent PyTorch model (tests/ref/check_bundle.py): logits and loss
+# within 1e-4, gradients within 1e-3, BatchNorm running statistics of the
+# training-mode dumps too; runs of a mixer this build lacks are skipped.
+# Needs python3-torch; not part of `make test`.
+DUMP_LISTOPS := --param min_length=20 --param max_length=60 --param seq_len=64
+DUMP_SMALL   := --model d_model=16 --model n_layers=2
+DUMP_NODROP  := --model dropout=0 --model input_dropout=0
+define DUMP_RUNS
+listops_attention      listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=attention --model mixer.heads=2
+listops_attention_bn   listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=attention --model norm=batch --model prenorm=0 --model stage=glu --model pool=mean $(DUMP_NODROP) --mode train
+listops_causal_last    listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=attention --model mixer.causal=1 --model pool=last --model pos=learned --model stage=half_glu2 --model gelu=erf
+retrieval_attention    retrieval --param seq_len=512 $(DUMP_SMALL) --model mixer=attention --model mixer.heads=2
+retrieval_nli_train    retrieval --param seq_len=512 $(DUMP_SMALL) --model mixer=attention --model combine=nli --model norm=scale --model stage=half_glu1 --model pool=mean $(DUMP_NODROP) --mode train
+image_scalar_attention image --param input=scalar $(DUMP_SMALL) --model mixer=attention --model n_layers=1
+pathfinder_mean_all    pathfinder --param input=scalar $(DUMP_SMALL) --model mixer=attention --model n_layers=1 --model pool=mean_all --model d_ffn=0 --model stage=gelu
+listops_s4d            listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=s4d --model mixer.d_state=16
+image_s4d_train        image --param input=scalar $(DUMP_SMALL) --model mixer=s4d --model mixer.d_state=8 --model mixer.disc=bilinear --mode train
+retrieval_s4d_bidir    retrieval --param seq_len=512 $(DUMP_SMALL) --model mixer=s4d --model mixer.bidirectional=1 --model mixer.n_ssm=1
+listops_s4             listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=s4 --model mixer.d_state=16
+pathfinder_s4_train    pathfinder --param input=scalar $(DUMP_SMALL) --model mixer=s4 --model mixer.d_state=8 --model mixer.bidirectional=1 --model prenorm=0 --mode train
+endef
+export DUMP_RUNS
+check-dump: $(BUILD)/lra
+	@/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "check-dump: needs python3-torch (apt install python3-torch)"; exit 1; }
+	@d=$$(mktemp -d /tmp/lra_check_dump_XXXXXX); rc=0; \
+	while read -r name args; do \
+	  [ -n "$$name" ] || continue; \
+	  if msg=$$($(BUILD)/lra dump $$args --out $$d/$$name.safetensors 2>&1 >/dev/null); then echo "  DUMP  $$name"; \
+	  elif grep -q "unknown mixer" <<< "$$msg"; then echo "  SKIP  $$name: $${msg##*model.mixer: }"; \
+	  else echo "$$msg"; rc=1; break; fi; \
+	done <<< "$$DUMP_RUNS"; \
+	[ $$rc -eq 0 ] && { /usr/bin/python3 tests/ref/check_bundle.py --fresh $$d/*.safetensors || rc=$$?; }; \
+	rm -rf $$d; exit $$rc
 
 run: deps $(BUILD)/lra
 	$(BUILD)/lra demo

@@ -427,8 +427,12 @@ static void encoder_bwd(lra_model *m, const lra_real *dx, lra_real *tmp) {
     if (off)
         for (int s = 0; s < Bs; s++) be->axpby(be, m->g[m->p_cls], 1, dx + (int64_t)s * L * D, 1, D);
     lra_real *dW = m->g[m->p_encoder];
-    if (m->task.scalar_input) {
+    if (m->task.scalar_input && !off) {
         lra_linear_bwd(be, NULL, dW, m->g[m->p_encoder + 1], dx, m->xin, m->p[m->p_encoder], R, 1, D);
+    } else if (m->task.scalar_input) {  // the CLS slot was overwritten: no encoder gradient there
+        for (int s = 0; s < Bs; s++)
+            lra_linear_bwd(be, NULL, dW, m->g[m->p_encoder + 1], dx + ((int64_t)s * L + 1) * D,
+                           m->xin + (int64_t)s * L + 1, m->p[m->p_encoder], L - 1, 1, D);
     } else if (!off) {
         be->embedding_bwd(be, dW, dx, m->tokens, R, D, m->task.vocab);
     } else {
