@@ -10,8 +10,8 @@
 // FFTConv, so weights load into the official modules; Nc = d_state / 2
 // complex modes, S = n_ssm, CH = 2 when bidirectional else 1):
 //   name             shape            meaning                              group
-//   kernel.inv_dt    (D, 1)           softplus^-1(dt)  [dt_transform=softplus] ssm_dt
-//   kernel.log_dt    (D, 1)           log(dt)          [dt_transform=exp]      ssm_dt
+//   kernel.inv_dt    (D, 1)           softplus^-1(dt), or log(dt) with     ssm_dt
+//                                     dt_transform=exp (the name is the same)
 //   kernel.A_real    (S, Nc)          log(-Re A)                           ssm
 //   kernel.A_imag    (S, Nc)          -Im A                                ssm
 //   kernel.B         (1, S, Nc, 2)    B as a real view                     ssm
@@ -70,7 +70,7 @@ static int s4d_configure(lra_mixer *m, const lra_kv *kv, int n, lra_err *err) {
 static int s4d_param_specs(const lra_mixer *m, lra_param_spec *out) {
     const s4d_hp *hp = m->hp;
     int n = 0, D = m->D, S = hp->S, Nc = hp->Nc;
-    n = lra_spec_set(out, n, hp->dt_exp ? "kernel.log_dt" : "kernel.inv_dt", LRA_GROUP_SSM_DT, 2, LRA_SHAPE(D, 1));
+    n = lra_spec_set(out, n, "kernel.inv_dt", LRA_GROUP_SSM_DT, 2, LRA_SHAPE(D, 1));
     n = lra_spec_set(out, n, "kernel.A_real", LRA_GROUP_SSM, 2, LRA_SHAPE(S, Nc));
     n = lra_spec_set(out, n, "kernel.A_imag", LRA_GROUP_SSM, 2, LRA_SHAPE(S, Nc));
     n = lra_spec_set(out, n, "kernel.B", LRA_GROUP_SSM, 4, LRA_SHAPE(1, S, Nc, 2));

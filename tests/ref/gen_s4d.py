@@ -80,8 +80,7 @@ def make(out, name, H, B, L, N, S, init, bilinear, dt_exp, bidir, masked, seed):
     tx = torch.tensor(x, requires_grad=True)
     y = layer(tp, tx, torch.tensor(mask, dtype=torch.float64), S, Nc, CH, bilinear, dt_exp)
     (y * torch.tensor(dy)).sum().backward()
-    dt_name = "kernel.log_dt" if dt_exp else "kernel.inv_dt"
-    names = {"dt": dt_name, "A_real": "kernel.A_real", "A_imag": "kernel.A_imag", "B": "kernel.B", "C": "kernel.C", "D": "D"}
+    names = {"dt": "kernel.inv_dt", "A_real": "kernel.A_real", "A_imag": "kernel.A_imag", "B": "kernel.B", "C": "kernel.C", "D": "D"}
     t = {"x": x, "dy": dy, "y": y.detach().numpy(), "dx": tx.grad.numpy()}
     for k, v in tp.items():
         t["param." + names[k]] = v.detach().numpy()

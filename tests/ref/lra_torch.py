@@ -285,7 +285,7 @@ class S4DMixer(SSMConvMixer):
 
     def __init__(self, kv, D, L):
         super().__init__(kv, D, L, "mixer.s4d")
-        self.S = self.n_ssm(kv.get("n_ssm", str(D)))
+        self.S = self.n_ssm(kv.get("n_ssm", "1"))
         self.disc = kv.get("disc", "zoh")
         if self.disc not in ("zoh", "bilinear"):
             raise ValueError(f"mixer.s4d.disc={self.disc!r}")
