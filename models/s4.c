@@ -388,11 +388,6 @@ static int64_t s4_scratch_size(const lra_mixer *m, int B, int L) {
 
 static lra_conv_mode s4_mode(const s4_hp *hp) { return hp->bidir ? LRA_CONV_BIDIRECTIONAL : LRA_CONV_CAUSAL; }
 
-// u (B, H, L) *= mask (B, L) per row
-static void s4_apply_mask(lra_backend *be, lra_real *u, const lra_real *maskf, int B, int H, int L) {
-    for (int b = 0; b < B; b++) be->mul_cols(be, u + (int64_t)b * H * L, u + (int64_t)b * H * L, maskf + (int64_t)b * L, H, L);
-}
-
 static void s4_kernel(lra_mixer *m, lra_backend *be, lra_real *K, int L) {
     const s4_hp *hp = m->hp;
     be->s4_kernel_fwd(be, K, m->p[P_INV_DT], m->p[P_A_REAL], m->p[P_A_IMAG], m->p[P_P], m->p[P_B], m->p[P_C], m->D,
@@ -411,23 +406,12 @@ static int s4_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_r
     lra_backend *be = ctx->be;
     int B = ctx->B, L = ctx->L, H = m->D, rc;
     if ((rc = s4_check_len(m, ctx, err))) return rc;
-    int64_t n = (int64_t)B * L * H;
     lra_carve c = { m->act, 0, INT64_MAX };
     s4_acts a = s4_carve_acts(m, &c, B, L);
     lra_carve cs = { m->scratch, 0, INT64_MAX };
     s4_scratch s = s4_carve_scratch(m, &cs, B, L);
-    be->permute_0213(be, a.u, x, B, L, H, 1);  // (B, L, H) -> (B, H, L)
-    if (ctx->maskf) s4_apply_mask(be, a.u, ctx->maskf, B, H, L);
     s4_kernel(m, be, a.K, L);
-    be->fftconv_fwd(be, s.s1, a.u, a.K, B, H, L, s4_mode(hp));
-    be->permute_0213(be, y, s.s1, B, H, L, 1);  // K * u, back to (B, L, H)
-    const lra_real *xm = x;                     // the masked input in (B, L, H)
-    if (ctx->maskf) {
-        be->permute_0213(be, s.t, a.u, B, H, L, 1);
-        xm = s.t;
-    }
-    be->mul_cols(be, s.s2, xm, m->p[P_D], (int64_t)B * L, H);  // D u
-    be->add(be, y, y, s.s2, n);
+    lra_ssm_conv_fwd(be, ctx, y, a.u, x, a.K, m->p[P_D], H, s4_mode(hp), s.s1, s.s2);
     return LRA_OK;
 }
 
@@ -437,34 +421,15 @@ static int s4_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const lra
     lra_backend *be = ctx->be;
     int B = ctx->B, L = ctx->L, H = m->D, rc;
     if ((rc = s4_check_len(m, ctx, err))) return rc;
-    int64_t n = (int64_t)B * L * H;
     lra_carve c = { m->act, 0, INT64_MAX };
     s4_acts a = s4_carve_acts(m, &c, B, L);
     lra_carve cs = { m->scratch, 0, INT64_MAX };
     s4_scratch s = s4_carve_scratch(m, &cs, B, L);
-    // the convolution: du (s2, (B, H, L)) and dK
-    be->permute_0213(be, s.s1, dy, B, L, H, 1);
-    be->zero(be, s.s2, (size_t)n * sizeof(lra_real));
     be->zero(be, s.dK, (size_t)H * hp->CH * L * sizeof(lra_real));
-    be->fftconv_bwd(be, s.s2, s.dK, s.s1, a.u, a.K, B, H, L, s4_mode(hp));
+    lra_ssm_conv_bwd(be, ctx, dx, m->g[P_D], s.dK, dy, a.u, x, a.K, m->p[P_D], H, s4_mode(hp), s.s1, s.s2, s.t);
     be->s4_kernel_bwd(be, m->g[P_INV_DT], m->g[P_A_REAL], m->g[P_A_IMAG], m->g[P_P], m->g[P_B], m->g[P_C], s.dK,
                       m->p[P_INV_DT], m->p[P_A_REAL], m->p[P_A_IMAG], m->p[P_P], m->p[P_B], m->p[P_C], H, hp->S,
                       hp->Nc, hp->CH, m->L_max, L, hp->dt_exp);
-    if (!ctx->maskf) {  // D u with u = x: straight into dx
-        be->mul_cols_bwd(be, dx, m->g[P_D], dy, x, m->p[P_D], (int64_t)B * L, H);
-        be->permute_0213(be, s.s1, s.s2, B, H, L, 1);
-        be->add(be, dx, dx, s.s1, n);
-        return LRA_OK;
-    }
-    // masked: du + d(D u) in (B, H, L), times the mask, then into dx
-    be->permute_0213(be, s.t, a.u, B, H, L, 1);  // u in (B, L, H)
-    be->zero(be, s.s1, (size_t)n * sizeof(lra_real));
-    be->mul_cols_bwd(be, s.s1, m->g[P_D], dy, s.t, m->p[P_D], (int64_t)B * L, H);
-    be->permute_0213(be, s.t, s.s1, B, L, H, 1);
-    be->add(be, s.s2, s.s2, s.t, n);
-    s4_apply_mask(be, s.s2, ctx->maskf, B, H, L);
-    be->permute_0213(be, s.s1, s.s2, B, H, L, 1);
-    be->add(be, dx, dx, s.s1, n);
     return LRA_OK;
 }
 

@@ -106,12 +106,12 @@ static void s4d_init(const lra_mixer *m, lra_real *const *host, uint64_t seed) {
 }
 
 // Saved by forward: w, coef (D, CH, Nc)c; the kernel K (D, CH, L); the
-// (masked) input u (B, D, L) and, with a mask, the masked input in (B, L, D).
-typedef struct { lra_real *w, *coef, *K, *u, *xm; } s4d_acts;
-// Temporaries: conv output / gradients (B, D, L) and (B, L, D), dK, dw, dcoef.
-typedef struct { lra_real *t1, *t2, *dK, *dw, *dcoef; } s4d_tmp;
+// (masked) input u (B, D, L).
+typedef struct { lra_real *w, *coef, *K, *u; } s4d_acts;
+// Temporaries: three (B, L, D) buffers, dK, dw, dcoef.
+typedef struct { lra_real *t1, *t2, *t3, *dK, *dw, *dcoef; } s4d_tmp;
 
-static s4d_acts s4d_carve_acts(const lra_mixer *m, lra_carve *c, int B, int L, int masked) {
+static s4d_acts s4d_carve_acts(const lra_mixer *m, lra_carve *c, int B, int L) {
     const s4d_hp *hp = m->hp;
     int64_t nk = 2 * (int64_t)m->D * hp->CH * hp->Nc, n = (int64_t)B * L * m->D;
     s4d_acts a;
@@ -119,7 +119,6 @@ static s4d_acts s4d_carve_acts(const lra_mixer *m, lra_carve *c, int B, int L, i
     a.coef = lra_carve_take(c, nk);
     a.K = lra_carve_take(c, (int64_t)m->D * hp->CH * L);
     a.u = lra_carve_take(c, n);
-    a.xm = masked ? lra_carve_take(c, n) : NULL;
     return a;
 }
 
@@ -129,6 +128,7 @@ static s4d_tmp s4d_carve_tmp(const lra_mixer *m, lra_carve *c, int B, int L) {
     s4d_tmp t;
     t.t1 = lra_carve_take(c, n);
     t.t2 = lra_carve_take(c, n);
+    t.t3 = lra_carve_take(c, n);
     t.dK = lra_carve_take(c, (int64_t)m->D * hp->CH * L);
     t.dw = lra_carve_take(c, nk);
     t.dcoef = lra_carve_take(c, nk);
@@ -137,7 +137,7 @@ static s4d_tmp s4d_carve_tmp(const lra_mixer *m, lra_carve *c, int B, int L) {
 
 static int64_t s4d_act_size(const lra_mixer *m, int B, int L) {
     lra_carve c = { 0 };
-    s4d_carve_acts(m, &c, B, L, 1);
+    s4d_carve_acts(m, &c, B, L);
     return c.used;
 }
 
@@ -149,35 +149,19 @@ static int64_t s4d_scratch_size(const lra_mixer *m, int B, int L) {
 
 static lra_conv_mode s4d_mode(const s4d_hp *hp) { return hp->CH == 2 ? LRA_CONV_BIDIRECTIONAL : LRA_CONV_CAUSAL; }
 
-// x (B, L, D) -> u (B, D, L), padded positions zeroed (S4Block multiplies by
-// the length mask); xm = u back in (B, L, D) when there is a mask.
-static void s4d_input(lra_mixer *m, const lra_ctx *ctx, const s4d_acts *a, const lra_real *x) {
-    lra_backend *be = ctx->be;
-    int B = ctx->B, L = ctx->L, D = m->D;
-    be->permute_0213(be, a->u, x, B, L, D, 1);
-    if (!ctx->maskf) return;
-    for (int b = 0; b < B; b++)
-        be->mul_cols(be, a->u + (int64_t)b * D * L, a->u + (int64_t)b * D * L, ctx->maskf + (int64_t)b * L, D, L);
-    be->permute_0213(be, a->xm, a->u, B, D, L, 1);
-}
-
 static int s4d_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_real *x, lra_err *err) {
     (void)err;
     const s4d_hp *hp = m->hp;
     lra_backend *be = ctx->be;
     int B = ctx->B, L = ctx->L, D = m->D, R = D * hp->CH;
     lra_carve c = { m->act, 0, INT64_MAX }, cs = { m->scratch, 0, INT64_MAX };
-    s4d_acts a = s4d_carve_acts(m, &c, B, L, ctx->maskf != NULL);
+    s4d_acts a = s4d_carve_acts(m, &c, B, L);
     s4d_tmp t = s4d_carve_tmp(m, &cs, B, L);
     lra_real *const *p = m->p;
     be->s4d_discretize_fwd(be, a.w, a.coef, p[P_DT], p[P_AR], p[P_AI], p[P_B], p[P_C], D, hp->S, hp->Nc, hp->CH,
                            hp->bilinear, hp->dt_exp);
     be->vandermonde_fwd(be, a.K, a.coef, a.w, R, hp->Nc, L);
-    s4d_input(m, ctx, &a, x);
-    be->fftconv_fwd(be, t.t1, a.u, a.K, B, D, L, s4d_mode(hp));
-    be->permute_0213(be, y, t.t1, B, D, L, 1);
-    be->mul_cols(be, t.t2, a.xm ? a.xm : x, p[P_D], (int64_t)B * L, D);  // D skip
-    be->add(be, y, y, t.t2, (int64_t)B * L * D);
+    lra_ssm_conv_fwd(be, ctx, y, a.u, x, a.K, p[P_D], D, s4d_mode(hp), t.t1, t.t2);
     return LRA_OK;
 }
 
@@ -187,23 +171,13 @@ static int s4d_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const lr
     const s4d_hp *hp = m->hp;
     lra_backend *be = ctx->be;
     int B = ctx->B, L = ctx->L, D = m->D, R = D * hp->CH;
-    int64_t n = (int64_t)B * L * D, nk = 2 * (int64_t)R * hp->Nc;
+    int64_t nk = 2 * (int64_t)R * hp->Nc;
     lra_carve c = { m->act, 0, INT64_MAX }, cs = { m->scratch, 0, INT64_MAX };
-    s4d_acts a = s4d_carve_acts(m, &c, B, L, ctx->maskf != NULL);
+    s4d_acts a = s4d_carve_acts(m, &c, B, L);
     s4d_tmp t = s4d_carve_tmp(m, &cs, B, L);
     lra_real *const *p = m->p, *const *g = m->g;
-    // skip: d xm = dy * D (B, L, D), dD += sum dy * xm
-    be->zero(be, t.t2, (size_t)n * sizeof(lra_real));
-    be->mul_cols_bwd(be, t.t2, g[P_D], dy, a.xm ? a.xm : x, p[P_D], (int64_t)B * L, D);
-    be->permute_0213(be, t.t1, t.t2, B, L, D, 1);  // du (B, D, L) starts with the skip's part
-    be->permute_0213(be, t.t2, dy, B, L, D, 1);    // dy in (B, D, L)
     be->zero(be, t.dK, (size_t)R * L * sizeof(lra_real));
-    be->fftconv_bwd(be, t.t1, t.dK, t.t2, a.u, a.K, B, D, L, s4d_mode(hp));
-    if (ctx->maskf)
-        for (int b = 0; b < B; b++)
-            be->mul_cols(be, t.t1 + (int64_t)b * D * L, t.t1 + (int64_t)b * D * L, ctx->maskf + (int64_t)b * L, D, L);
-    be->permute_0213(be, t.t2, t.t1, B, D, L, 1);
-    be->axpby(be, dx, 1, t.t2, 1, n);
+    lra_ssm_conv_bwd(be, ctx, dx, g[P_D], t.dK, dy, a.u, x, a.K, p[P_D], D, s4d_mode(hp), t.t1, t.t2, t.t3);
     be->zero(be, t.dw, (size_t)nk * sizeof(lra_real));
     be->zero(be, t.dcoef, (size_t)nk * sizeof(lra_real));
     be->vandermonde_bwd(be, t.dcoef, t.dw, t.dK, a.coef, a.w, R, hp->Nc, L);

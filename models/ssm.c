@@ -39,3 +39,46 @@ void lra_ssm_init_dt(lra_real *out, int D, double dt_min, double dt_max, int dt_
         out[h] = (lra_real)(dt_exp ? log(dt) : log(expm1(fmax(dt, 1e-4))));
     }
 }
+
+// u (B, H, L) *= mask (B, L), row by row
+static void mask_channels(lra_backend *be, lra_real *u, const lra_real *maskf, int B, int H, int L) {
+    for (int b = 0; b < B; b++)
+        be->mul_cols(be, u + (int64_t)b * H * L, u + (int64_t)b * H * L, maskf + (int64_t)b * L, H, L);
+}
+
+void lra_ssm_conv_fwd(lra_backend *be, const lra_ctx *ctx, lra_real *y, lra_real *u, const lra_real *x,
+                      const lra_real *K, const lra_real *D, int H, lra_conv_mode mode, lra_real *t1, lra_real *t2) {
+    int B = ctx->B, L = ctx->L;
+    int64_t n = (int64_t)B * L * H;
+    be->permute_0213(be, u, x, B, L, H, 1);
+    const lra_real *xm = x;  // the masked input in (B, L, H)
+    if (ctx->maskf) {
+        mask_channels(be, u, ctx->maskf, B, H, L);
+        be->permute_0213(be, t2, u, B, H, L, 1);
+        xm = t2;
+    }
+    be->fftconv_fwd(be, t1, u, K, B, H, L, mode);
+    be->permute_0213(be, y, t1, B, H, L, 1);
+    be->mul_cols(be, t1, xm, D, (int64_t)B * L, H);
+    be->add(be, y, y, t1, n);
+}
+
+void lra_ssm_conv_bwd(lra_backend *be, const lra_ctx *ctx, lra_real *dx, lra_real *dD, lra_real *dK,
+                      const lra_real *dy, const lra_real *u, const lra_real *x, const lra_real *K, const lra_real *D,
+                      int H, lra_conv_mode mode, lra_real *t1, lra_real *t2, lra_real *t3) {
+    int B = ctx->B, L = ctx->L;
+    int64_t n = (int64_t)B * L * H;
+    const lra_real *xm = x;
+    if (ctx->maskf) {
+        be->permute_0213(be, t3, u, B, H, L, 1);
+        xm = t3;
+    }
+    be->zero(be, t1, (size_t)n * sizeof(lra_real));
+    be->mul_cols_bwd(be, t1, dD, dy, xm, D, (int64_t)B * L, H);  // d(D u): dy D, dD
+    be->permute_0213(be, t2, t1, B, L, H, 1);                    // du starts with it, (B, H, L)
+    be->permute_0213(be, t1, dy, B, L, H, 1);                    // dy in (B, H, L)
+    be->fftconv_bwd(be, t2, dK, t1, u, K, B, H, L, mode);
+    if (ctx->maskf) mask_channels(be, t2, ctx->maskf, B, H, L);
+    be->permute_0213(be, t1, t2, B, H, L, 1);
+    be->axpby(be, dx, 1, t1, 1, n);
+}

@@ -19,4 +19,16 @@ int lra_ssm_parse_dt(const lra_kv *kv, int n, const char *who, double *dt_min, d
 // keeps the inverse finite in float) or log(dt) (exp).
 void lra_ssm_init_dt(lra_real *out, int D, double dt_min, double dt_max, int dt_exp, lra_init_rng *r);
 
+// The convolution mode shared by S4 and S4D (models.md 3): with x (B, L, H),
+// u = x in channel layout (B, H, L) with padded positions zeroed (kept for
+// backward: S4Block multiplies by the length mask), y (B, L, H) = K * u + D u,
+// K (H, L) causal or (H, 2, L) two-sided, D (H). t1, t2: (B, L, H) temporaries.
+void lra_ssm_conv_fwd(lra_backend *be, const lra_ctx *ctx, lra_real *y, lra_real *u, const lra_real *x,
+                      const lra_real *K, const lra_real *D, int H, lra_conv_mode mode, lra_real *t1, lra_real *t2);
+// dx (B, L, H), dD (H) and dK += (dK zeroed by the caller once per call);
+// t1, t2, t3: (B, L, H) temporaries.
+void lra_ssm_conv_bwd(lra_backend *be, const lra_ctx *ctx, lra_real *dx, lra_real *dD, lra_real *dK,
+                      const lra_real *dy, const lra_real *u, const lra_real *x, const lra_real *K, const lra_real *D,
+                      int H, lra_conv_mode mode, lra_real *t1, lra_real *t2, lra_real *t3);
+
 #endif // LRA_SSM_H
