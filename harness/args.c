@@ -29,3 +29,12 @@ int lra_arg_option(const char *opt, const char *value, const char *const *known,
             return value ? LRA_OK : lra_err_set(err, LRA_EUSAGE, "%s: missing value", opt);
     return lra_err_set(err, LRA_EUSAGE, "unknown option '%s' for '%s' (see lra help)", opt, cmd);
 }
+
+int lra_arg_kv(const char *opt, char *v, lra_kv *kv, int *n, int cap, lra_err *err) {
+    char *eq = strchr(v, '=');
+    if (!eq || eq == v) return lra_err_set(err, LRA_EUSAGE, "%s: expected KEY=VALUE, got '%s'", opt, v);
+    if (*n == cap) return lra_err_set(err, LRA_EUSAGE, "%s: too many values", opt);
+    *eq = 0;
+    kv[(*n)++] = (lra_kv){ v, eq + 1, opt };
+    return LRA_OK;
+}

@@ -95,10 +95,7 @@ static int parse(int argc, char **argv, bench_args *a, lra_err *err) {
             a->max_gib = strtod(v, &end);
             if (*end || !(a->max_gib > 0)) rc = lra_err_set(err, LRA_EUSAGE, "--max-gib: expected a positive number, got '%s'", v);
         } else if (!strcmp(o, "--model")) {
-            char *eq = strchr(v, '=');
-            if (!eq || eq == v || a->n_model == 32) return lra_err_set(err, LRA_EUSAGE, "--model: expected KEY=VALUE, got '%s'", v);
-            *eq = 0;
-            a->model[a->n_model++] = (lra_kv){ v, eq + 1, "--model" };
+            rc = lra_arg_kv(o, v, a->model, &a->n_model, 32, err);
         }
         if (rc) return rc;
     }

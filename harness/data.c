@@ -43,7 +43,8 @@ static int parse_data_args(int argc, char **argv, data_args *a, lra_err *err) {
     a->cache = getenv("LRA_CACHE") ? getenv("LRA_CACHE") : ".cache/lra";
     int i = 0;
     while (i < argc) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *o = argv[i];
+        char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t iv;
         int rc = LRA_OK;
         if (o[0] != '-') {
@@ -59,13 +60,7 @@ static int parse_data_args(int argc, char **argv, data_args *a, lra_err *err) {
         else if (!strcmp(o, "--index")) rc = lra_arg_int64(o, v, 0, INT64_MAX, &a->index, err);
         else if (!strcmp(o, "--n")) rc = lra_arg_int64(o, v, 1, INT64_MAX, &a->n, err);
         else if (!strcmp(o, "--seed")) { rc = lra_arg_int64(o, v, 0, INT64_MAX, &iv, err); a->seed = (uint64_t)iv; }
-        else if (!strcmp(o, "--param")) {
-            char *eq = strchr(v, '=');
-            if (!eq || eq == v) return lra_err_set(err, LRA_EUSAGE, "--param: expected KEY=VALUE, got '%s'", v);
-            if (a->n_params == DATA_MAX_PARAMS) return lra_err_set(err, LRA_EUSAGE, "--param: too many parameters");
-            *eq = 0;
-            a->params[a->n_params++] = (lra_kv){ v, eq + 1, "--param" };
-        }
+        else if (!strcmp(o, "--param")) rc = lra_arg_kv(o, v, a->params, &a->n_params, DATA_MAX_PARAMS, err);
         if (rc) return rc;
         i += 2;
     }

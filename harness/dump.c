@@ -34,15 +34,6 @@ typedef struct {
 static const char *const dump_options[] = { "--out", "--model", "--param", "--batch", "--split", "--mode", "--seed",
                                             "--backend", "--threads", NULL };
 
-static int push_kv(lra_kv *kv, int *n, const char *opt, char *v, lra_err *err) {
-    char *eq = strchr(v, '=');
-    if (!eq || eq == v) return lra_err_set(err, LRA_EUSAGE, "%s: expected KEY=VALUE, got '%s'", opt, v);
-    if (*n == DUMP_MAX_KV) return lra_err_set(err, LRA_EUSAGE, "%s: too many values", opt);
-    *eq = 0;
-    kv[(*n)++] = (lra_kv){ v, eq + 1, opt };
-    return LRA_OK;
-}
-
 static int parse(int argc, char **argv, dump_args *a, lra_err *err) {
     memset(a, 0, sizeof *a);
     a->backend = "cpu";
@@ -63,8 +54,8 @@ static int parse(int argc, char **argv, dump_args *a, lra_err *err) {
         if ((rc = lra_arg_option(o, v, dump_options, "lra dump", err))) return rc;
         int64_t iv;
         if (!strcmp(o, "--out")) a->out = v;
-        else if (!strcmp(o, "--model")) rc = push_kv(a->model, &a->n_model, o, v, err);
-        else if (!strcmp(o, "--param")) rc = push_kv(a->params, &a->n_params, o, v, err);
+        else if (!strcmp(o, "--model")) rc = lra_arg_kv(o, v, a->model, &a->n_model, DUMP_MAX_KV, err);
+        else if (!strcmp(o, "--param")) rc = lra_arg_kv(o, v, a->params, &a->n_params, DUMP_MAX_KV, err);
         else if (!strcmp(o, "--batch")) rc = lra_arg_int(o, v, 1, &a->batch, err);
         else if (!strcmp(o, "--split")) a->split = v;
         else if (!strcmp(o, "--mode")) a->mode = v;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 int lra_checkpoint_add_params(const lra_model *m, lra_st_writer *w, const char *prefix, const lra_real *src,
-                              lra_real **hold, lra_err *err) {
+                              int with_buffers, lra_real **hold, lra_err *err) {
     *hold = malloc((size_t)(m->n_real > 0 ? m->n_real : 1) * sizeof(lra_real));
     if (!*hold) return lra_err_set(err, LRA_ENOMEM, "checkpoint: out of host memory");
     m->be->download(m->be, *hold, src, (size_t)m->n_real * sizeof(lra_real));
@@ -15,29 +15,10 @@ int lra_checkpoint_add_params(const lra_model *m, lra_st_writer *w, const char *
         int64_t k = lra_spec_numel(s);
         char name[LRA_PARAM_NAME_MAX + 64];
         snprintf(name, sizeof name, "%s%s", prefix, s->name);
-        int rc = lra_st_writer_add(w, name, LRA_ST_REAL, s->ndim, s->shape, *hold + off,
-                                   k * (int64_t)sizeof(lra_real), err);
-        if (rc) return rc;
-        off += k;
-    }
-    return LRA_OK;
-}
-
-// optimiser moments of trainable tensors only
-static int add_moments(const lra_model *m, lra_st_writer *w, const char *prefix, const lra_real *src,
-                       lra_real **hold, lra_err *err) {
-    *hold = malloc((size_t)(m->n_real > 0 ? m->n_real : 1) * sizeof(lra_real));
-    if (!*hold) return lra_err_set(err, LRA_ENOMEM, "checkpoint: out of host memory");
-    m->be->download(m->be, *hold, src, (size_t)m->n_real * sizeof(lra_real));
-    int64_t off = 0;
-    for (int i = 0; i < m->n_params; i++) {
-        const lra_param_spec *s = &m->specs[i];
-        int64_t k = lra_spec_numel(s);
-        char name[LRA_PARAM_NAME_MAX + 64];
-        snprintf(name, sizeof name, "%s%s", prefix, s->name);
-        int rc = s->group == LRA_GROUP_BUFFER ? LRA_OK
-                                              : lra_st_writer_add(w, name, LRA_ST_REAL, s->ndim, s->shape, *hold + off,
-                                                                  k * (int64_t)sizeof(lra_real), err);
+        int rc = !with_buffers && s->group == LRA_GROUP_BUFFER
+                     ? LRA_OK
+                     : lra_st_writer_add(w, name, LRA_ST_REAL, s->ndim, s->shape, *hold + off,
+                                         k * (int64_t)sizeof(lra_real), err);
         if (rc) return rc;
         off += k;
     }
@@ -61,9 +42,9 @@ int lra_checkpoint_save(const lra_model *m, const char *path, const lra_kv *extr
             rc = lra_err_set(err, LRA_EINVAL, "%s: metadata key '%s' is reserved", path, extra[i].key);
         else rc = lra_st_writer_metadata(w, extra[i].key, extra[i].value, err);
     }
-    if (!rc) rc = lra_checkpoint_add_params(m, w, "", m->params, &hp, err);
-    if (!rc) rc = add_moments(m, w, "optim.exp_avg.", m->adam_m, &hm, err);
-    if (!rc) rc = add_moments(m, w, "optim.exp_avg_sq.", m->adam_v, &hv, err);
+    if (!rc) rc = lra_checkpoint_add_params(m, w, "", m->params, 1, &hp, err);
+    if (!rc) rc = lra_checkpoint_add_params(m, w, "optim.exp_avg.", m->adam_m, 0, &hm, err);
+    if (!rc) rc = lra_checkpoint_add_params(m, w, "optim.exp_avg_sq.", m->adam_v, 0, &hv, err);
     if (!rc) rc = lra_st_writer_write(w, path, err);
     lra_st_writer_free(w);
     free(hp);
@@ -203,8 +184,8 @@ int lra_bundle_write(const lra_model *m, const lra_batch *b, const char *path, c
             rc = lra_err_set(err, LRA_EINVAL, "%s: metadata key '%s' is reserved", path, extra[i].key);
         else rc = lra_st_writer_metadata(w, extra[i].key, extra[i].value, err);
     }
-    if (!rc) rc = lra_checkpoint_add_params(m, w, "param.", m->params, &hp, err);
-    if (!rc) rc = add_moments(m, w, "grad.", m->grads, &hg, err);
+    if (!rc) rc = lra_checkpoint_add_params(m, w, "param.", m->params, 1, &hp, err);
+    if (!rc) rc = lra_checkpoint_add_params(m, w, "grad.", m->grads, 0, &hg, err);
     if (!rc) {
         m->be->download(m->be, logits, m->logits, (size_t)B * K * sizeof(lra_real));
         int64_t n_in = t->n_inputs, L = t->seq_len;

@@ -32,10 +32,12 @@ int lra_checkpoint_load(lra_model *m, const char *path, int with_optimizer, lra_
 int lra_checkpoint_load_set(lra_model *m, lra_st_file *f, const char *path, const char *prefix, int with_buffers,
                             lra_real *dst, lra_err *err);
 
-// Adds every parameter of m under prefix + name (e.g. "param.") to w, copied
-// to host memory in *hold (released by the caller with free()).
+// Adds the tensors of the flat buffer src (params, grads or an AdamW
+// moment, backend memory) under prefix + name (e.g. "param.") to w, buffers
+// (BatchNorm running statistics) only when with_buffers; copied to host
+// memory in *hold (released by the caller with free()).
 int lra_checkpoint_add_params(const lra_model *m, lra_st_writer *w, const char *prefix, const lra_real *src,
-                              lra_real **hold, lra_err *err);
+                              int with_buffers, lra_real **hold, lra_err *err);
 
 // ---- reference bundles ("lra dump") ------------------------------------------
 // Everything another framework needs to check one training step of lra on

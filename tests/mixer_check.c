@@ -143,23 +143,20 @@ int t_mixer_stepcheck(const t_mixer_case *c, double tol) {
     return t_case_failures == fails0;
 }
 
-// Reads tensor name of the reference file as doubles (F64 only); NULL and a
-// failure when absent or of another size.
-static double *ref_read(lra_st_file *f, const char *path, const char *name, int64_t numel) {
+// Reads a tensor of any real dtype as doubles.
+static double *ref_read_real(lra_st_file *f, const char *path, const char *name, int64_t numel) {
     const lra_st_tensor *t = lra_st_find(f, name);
-    if (!t || t->dtype != LRA_ST_F64 || t->numel != numel) {
-        t_fail_at(__FILE__, __LINE__, "%s: tensor %s missing, not F64 or not %lld elements", path, name,
-                  (long long)numel);
+    if (!t || (t->dtype != LRA_ST_F64 && t->dtype != LRA_ST_F32) || t->numel != numel) {
+        t_fail_at(__FILE__, __LINE__, "%s: tensor %s missing, not real or not %lld elements", path, name, (long long)numel);
         return NULL;
     }
-    double *buf = malloc((size_t)numel * sizeof(double) + 1);
+    void *raw = malloc((size_t)t->nbytes + 1);
+    double *out = malloc((size_t)numel * sizeof(double) + 1);
     lra_err err = { 0 };
-    if (lra_st_read(f, name, buf, numel * (int64_t)sizeof(double), &err)) {
-        t_fail_at(__FILE__, __LINE__, "%s", err.msg);
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    if (lra_st_read(f, name, raw, t->nbytes, &err)) t_fail_at(__FILE__, __LINE__, "%s", err.msg);
+    for (int64_t i = 0; i < numel; i++) out[i] = t->dtype == LRA_ST_F64 ? ((double *)raw)[i] : ((float *)raw)[i];
+    free(raw);
+    return out;
 }
 
 static int ref_meta_int(lra_st_file *f, const char *path, const char *key) {
@@ -195,8 +192,8 @@ int t_mixer_refcheck(const char *path, double tol_out, double tol_grad) {
         return 0;
     }
     int64_t n = (int64_t)B * L * D;
-    double *x = ref_read(f, path, "x", n), *dy = ref_read(f, path, "dy", n);
-    double *y = ref_read(f, path, "y", n), *dx = ref_read(f, path, "dx", n);
+    double *x = ref_read_real(f, path, "x", n), *dy = ref_read_real(f, path, "dy", n);
+    double *y = ref_read_real(f, path, "y", n), *dx = ref_read_real(f, path, "dx", n);
     lra_real *xr = calloc((size_t)n, sizeof(lra_real)), *dyr = calloc((size_t)n, sizeof(lra_real));
     lra_real *yr = calloc((size_t)n, sizeof(lra_real)), *dxr = calloc((size_t)n, sizeof(lra_real));
     uint8_t *mask = NULL;
@@ -218,7 +215,7 @@ int t_mixer_refcheck(const char *path, double tol_out, double tol_grad) {
             t_fail_at(__FILE__, __LINE__, "%s: %s missing or of another shape", path, key);
             break;
         }
-        double *v = ref_read(f, path, key, np);
+        double *v = ref_read_real(f, path, key, np);
         for (int64_t j = 0; v && j < np; j++) s.m.p[i][j] = (lra_real)v[j];
         free(v);
     }
@@ -234,7 +231,7 @@ int t_mixer_refcheck(const char *path, double tol_out, double tol_grad) {
             if (!s.m.g[i]) continue;
             int64_t np = lra_spec_numel(&s.specs[i]);
             snprintf(key, sizeof key, "grad.%s", s.specs[i].name);
-            double *g = ref_read(f, path, key, np);
+            double *g = ref_read_real(f, path, key, np);
             if (g) t_close(key, s.m.g[i], g, np, tol_grad);
             free(g);
         }
@@ -246,22 +243,6 @@ int t_mixer_refcheck(const char *path, double tol_out, double tol_grad) {
     lra_mixer_solo_free(&s);
     lra_st_close(f);
     return t_case_failures == fails0;
-}
-
-// Reads a tensor of any real dtype as doubles.
-static double *ref_read_real(lra_st_file *f, const char *path, const char *name, int64_t numel) {
-    const lra_st_tensor *t = lra_st_find(f, name);
-    if (!t || (t->dtype != LRA_ST_F64 && t->dtype != LRA_ST_F32) || t->numel != numel) {
-        t_fail_at(__FILE__, __LINE__, "%s: tensor %s missing, not real or not %lld elements", path, name, (long long)numel);
-        return NULL;
-    }
-    void *raw = malloc((size_t)t->nbytes + 1);
-    double *out = malloc((size_t)numel * sizeof(double) + 1);
-    lra_err err = { 0 };
-    if (lra_st_read(f, name, raw, t->nbytes, &err)) t_fail_at(__FILE__, __LINE__, "%s", err.msg);
-    for (int64_t i = 0; i < numel; i++) out[i] = t->dtype == LRA_ST_F64 ? ((double *)raw)[i] : ((float *)raw)[i];
-    free(raw);
-    return out;
 }
 
 static int32_t *ref_read_i32(lra_st_file *f, const char *path, const char *name, int64_t numel) {
