@@ -1,6 +1,9 @@
 // hippo.c: HiPPO-LegS matrices and their normal-plus-low-rank form
-// (models.md 4), with a small cyclic complex Jacobi eigensolver for the
-// Hermitian matrix -i S (S the skew-symmetric part). Host side, double.
+// (models.md 4), with two small eigensolvers of our own: for -i S (S the
+// real skew-symmetric part) Householder tridiagonalisation + implicit QL,
+// O(N^3) with small constants (N = 1024 in seconds); and a cyclic complex
+// Jacobi method for general Hermitian matrices (slower, used as a cross-check).
+// Host side, double.
 #include "hippo.h"
 
 #include <complex.h>
@@ -98,6 +101,141 @@ int lra_hermitian_eig(int n, double *Hr, double *w, double *Vr) {
     return sweeps;
 }
 
+// ---- real skew-symmetric matrices: Householder + implicit QL ---------------------
+
+// Householder reduction of the real skew-symmetric S (n, n) to tridiagonal
+// form Q^T S Q = T with T[k+1][k] = e[k] = -T[k][k+1] (Golub & Van Loan 8.3.1,
+// with the skew rank-2 update: for P = I - beta v v^T and p = S v, v^T S v = 0
+// gives P S P = S + beta (v p^T - p v^T)). Q (n, n) is accumulated; step k
+// acts on indices > k, so Q e_0 = e_0. S is overwritten.
+static void skew_tridiagonalize(int n, double *S, double *Q, double *e, double *v, double *p) {
+    for (int i = 0; i < n * n; i++) Q[i] = 0;
+    for (int i = 0; i < n; i++) Q[(size_t)i * n + i] = 1;
+    for (int k = 0; k + 2 < n; k++) {
+        int m0 = k + 1;
+        double norm = 0;
+        for (int i = m0; i < n; i++) norm = hypot(norm, S[(size_t)i * n + k]);
+        double x0 = S[(size_t)m0 * n + k], alpha = x0 > 0 ? -norm : norm;  // P x = alpha e_1
+        e[k] = alpha;
+        if (norm == 0) continue;
+        for (int i = m0; i < n; i++) v[i] = S[(size_t)i * n + k];
+        v[m0] -= alpha;
+        double vtv = 0;
+        for (int i = m0; i < n; i++) vtv += v[i] * v[i];
+        double beta = 2 / vtv;
+        for (int i = m0; i < n; i++) {  // p = S22 v
+            double acc = 0;
+            for (int j = m0; j < n; j++) acc += S[(size_t)i * n + j] * v[j];
+            p[i] = acc;
+        }
+        for (int i = m0; i < n; i++)
+            for (int j = m0; j < n; j++) S[(size_t)i * n + j] += beta * (v[i] * p[j] - p[i] * v[j]);
+        for (int i = m0; i < n; i++) S[(size_t)i * n + k] = S[(size_t)k * n + i] = 0;
+        S[(size_t)m0 * n + k] = alpha;
+        S[(size_t)k * n + m0] = -alpha;
+        for (int r = 0; r < n; r++) {  // Q <- Q P
+            double q = 0;
+            for (int j = m0; j < n; j++) q += Q[(size_t)r * n + j] * v[j];
+            for (int j = m0; j < n; j++) Q[(size_t)r * n + j] -= beta * q * v[j];
+        }
+    }
+    e[n - 2] = S[(size_t)(n - 1) * n + n - 2];
+    e[n - 1] = 0;
+}
+
+// Eigenvalues d (n) and eigenvectors (rows of Zt (n, n), Zt[m][k] = component
+// k of vector m, which must start as the identity) of the real symmetric
+// tridiagonal matrix with diagonal d and off-diagonal e[k] = J[k][k+1]
+// (e[n-1] unused), by the implicit QL method with Wilkinson shifts
+// (Numerical Recipes 11.3, "tqli"). Returns -1 when an eigenvalue needs
+// more than 60 iterations. d and e are overwritten.
+static int tridiagonal_ql(int n, double *d, double *e, double *Zt) {
+    for (int l = 0; l < n; l++) {
+        int iter = 0, m;
+        do {
+            for (m = l; m < n - 1; m++) {
+                double dd = fabs(d[m]) + fabs(d[m + 1]);
+                if (fabs(e[m]) <= 0x1p-53 * dd) break;
+            }
+            if (m == l) break;
+            if (iter++ == 60) return -1;
+            double g = (d[l + 1] - d[l]) / (2 * e[l]), r = hypot(g, 1.0);
+            g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
+            double s = 1, c = 1, pp = 0;
+            int i;
+            for (i = m - 1; i >= l; i--) {
+                double f = s * e[i], b = c * e[i];
+                e[i + 1] = r = hypot(f, g);
+                if (r == 0) {  // underflow: deflate and start again
+                    d[i + 1] -= pp;
+                    e[m] = 0;
+                    break;
+                }
+                s = f / r;
+                c = g / r;
+                g = d[i + 1] - pp;
+                r = (d[i] - g) * s + 2 * c * b;
+                pp = s * r;
+                d[i + 1] = g + pp;
+                g = c * r - b;
+                double *zi = Zt + (size_t)i * n, *zj = Zt + (size_t)(i + 1) * n;
+                for (int k = 0; k < n; k++) {
+                    double f2 = zj[k];
+                    zj[k] = s * zi[k] + c * f2;
+                    zi[k] = c * zi[k] - s * f2;
+                }
+            }
+            if (r == 0 && i >= l) continue;
+            d[l] -= pp;
+            e[l] = g;
+            e[m] = 0;
+        } while (m != l);
+    }
+    return 0;
+}
+
+int lra_skew_eig(int n, double *S, double *w, double *Vr) {
+    double complex *V = (double complex *)Vr;
+    if (n == 1) {
+        w[0] = 0;
+        V[0] = 1;
+        return 0;
+    }
+    double *Q = malloc(sizeof(double) * (size_t)n * n), *Zt = malloc(sizeof(double) * (size_t)n * n);
+    double *e = malloc(sizeof(double) * (size_t)n), *d = malloc(sizeof(double) * (size_t)n);
+    double *v = malloc(sizeof(double) * (size_t)n), *p = malloc(sizeof(double) * (size_t)n);
+    int *order = malloc(sizeof(int) * (size_t)n), rc = -1;
+    if (!Q || !Zt || !e || !d || !v || !p || !order) goto done;
+    // -i S = Q (-i T) Q^T and D^H (-i T) D = J with D = diag((-i)^k): J is real
+    // symmetric tridiagonal, zero diagonal, J[k][k+1] = e[k]. So V = Q D Z.
+    skew_tridiagonalize(n, S, Q, e, v, p);
+    for (int i = 0; i < n * n; i++) Zt[i] = 0;
+    for (int i = 0; i < n; i++) {
+        Zt[(size_t)i * n + i] = 1;
+        d[i] = 0;
+        order[i] = i;
+    }
+    if (tridiagonal_ql(n, d, e, Zt)) goto done;
+    for (int i = 1; i < n; i++)  // ascending eigenvalues
+        for (int j = i; j > 0 && d[order[j]] < d[order[j - 1]]; j--) {
+            int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
+        }
+    static const double complex mi_pow[4] = { 1, -I, -1, I };  // (-i)^k
+    for (int m = 0; m < n; m++) {
+        const double *z = Zt + (size_t)order[m] * n;
+        w[m] = d[order[m]];
+        for (int j = 0; j < n; j++) {
+            double complex acc = 0;
+            for (int k = 0; k < n; k++) acc += Q[(size_t)j * n + k] * z[k] * mi_pow[k & 3];
+            V[(size_t)j * n + m] = acc;
+        }
+    }
+    rc = 0;
+done:
+    free(Q); free(Zt); free(e); free(d); free(v); free(p); free(order);
+    return rc;
+}
+
 // ---- NPLR form ------------------------------------------------------------------
 
 int lra_hippo_legs_nplr_basis(int N, double *Lambda, double *P, double *B, double *Vout, lra_err *err) {
@@ -116,17 +254,18 @@ int lra_hippo_legs_nplr_basis(int N, double *Lambda, double *P, double *B, doubl
     // A + P P^T = -I/2 + S exactly (-(n+1) + (n+1/2)); the reference takes the
     // mean of the computed diagonal, -1/2 up to rounding: we use -1/2 itself
     const double re = -0.5;
-    // Hermitian -i S from the strictly lower triangle (what eigh reads), diagonal 0
+    // S = A + P P^T + I/2 from the strictly lower triangle (what eigh reads), skew
+    double *S = (double *)H;  // (N, N) reals in the first half of H's storage
     for (int n = 0; n < N; n++) {
-        H[(size_t)n * N + n] = 0;
+        S[(size_t)n * N + n] = 0;
         for (int k = 0; k < n; k++) {
             double s = A[(size_t)n * N + k] + Pl[n] * Pl[k];
-            H[(size_t)n * N + k] = -I * s;
-            H[(size_t)k * N + n] = I * s;
+            S[(size_t)n * N + k] = s;
+            S[(size_t)k * N + n] = -s;
         }
     }
-    if (lra_hermitian_eig(N, (double *)H, w, (double *)V) < 0) {
-        rc = lra_err_set(err, LRA_EINVAL, "HiPPO-LegS: Jacobi eigensolver did not converge for N = %d", N);
+    if (lra_skew_eig(N, S, w, (double *)V) < 0) {
+        rc = lra_err_set(err, LRA_EINVAL, "HiPPO-LegS: the eigensolver did not converge for N = %d", N);
         goto done;
     }
     // the first N/2 eigenpairs (ascending) have negative imaginary part

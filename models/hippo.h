@@ -27,8 +27,7 @@ void lra_hippo_legs_dense(int N, double *A, double *B, double *P);
 // component too, but its sign is the solver's: we take it >= 0, so P and B of
 // a mode may differ from PyTorch's by a common factor -1 (which leaves the
 // S4/S4D models equivalent in distribution: C is symmetric).
-// Eigen-decomposition by our own cyclic complex Jacobi method on the
-// Hermitian matrix -i S (no LAPACK). Returns LRA_EINVAL for a bad N,
+// Eigen-decomposition of the Hermitian -i S by lra_skew_eig (no LAPACK). Returns LRA_EINVAL for a bad N,
 // LRA_ENOMEM when out of memory.
 int lra_hippo_legs_nplr(int N, double *Lambda, double *P, double *B, lra_err *err);
 // The same, also writing the kept eigenvectors V (N, N/2)c (row-major, column
@@ -40,5 +39,13 @@ int lra_hippo_legs_nplr_basis(int N, double *Lambda, double *P, double *B, doubl
 // ascending, eigenvectors as the columns of V (n, n)c, orthonormal. H is
 // overwritten. Returns the number of sweeps used (< 0: did not converge).
 int lra_hermitian_eig(int n, double *H, double *w, double *V);
+
+// Eigen-decomposition of the Hermitian matrix -i S for a real skew-symmetric
+// S (n, n) (row-major, overwritten): eigenvalues w (n) ascending, orthonormal
+// eigenvectors as the columns of V (n, n)c, each with a real first component
+// (sign not normalised). Householder reduction to a skew tridiagonal T, the
+// diagonal similarity diag((-i)^k) that makes -i T real symmetric, implicit
+// QL. Returns 0, or -1 when QL does not converge or memory runs out.
+int lra_skew_eig(int n, double *S, double *w, double *V);
 
 #endif // LRA_HIPPO_H

@@ -1,5 +1,6 @@
 // test_hippo.c: HiPPO-LegS NPLR form (models/hippo.c): the Jacobi eigensolver
-// on random Hermitian matrices; for LegS the eigenvalues of N = 8 (models.md
+// on random Hermitian matrices; the skew-symmetric solver (Householder + QL)
+// on random skew matrices, against Jacobi; for LegS the eigenvalues of N = 8 (models.md
 // 3), Re Lambda = -1/2, ascending order, and A = V (Lambda - P~ P~*) V* with
 // B = V B~ over the conjugate-completed basis, to fp64 rounding; the N = 8
 // values of P~ and B~ that torch.linalg.eigh gives (signs aligned to our
@@ -43,6 +44,47 @@ static void test_jacobi_random(void) {
         T_CHECK(worst_h < 1e-13 && worst_u < 1e-13, "n=%d: |HV - VW| %.3g, |V*V - I| %.3g", n, worst_h, worst_u);
         for (int i = 1; i < n; i++) T_CHECK(w[i] >= w[i - 1], "n=%d: not ascending at %d", n, i);
         free(H); free(H0); free(V); free(w);
+    }
+}
+
+// lra_skew_eig on random skew-symmetric S: residual of (-i S) V = V W,
+// unitarity, real first components, and the eigenvalues of the Jacobi solver.
+static void test_skew_random(void) {
+    for (int n = 1; n <= 40; n += 13) {
+        size_t nn = (size_t)n * n;
+        double *S = malloc(sizeof *S * nn), *S0 = malloc(sizeof *S0 * nn), *w = malloc(sizeof *w * n);
+        double *wj = malloc(sizeof *wj * n);
+        double complex *V = malloc(sizeof *V * nn), *H = malloc(sizeof *H * nn), *Vj = malloc(sizeof *Vj * nn);
+        for (int p = 0; p < n; p++)
+            for (int q = 0; q <= p; q++) {
+                double x = p == q ? 0 : unif(100 + n, (uint64_t)(p * n + q)) * (1 + p);  // graded rows
+                S0[(size_t)p * n + q] = x;
+                S0[(size_t)q * n + p] = -x;
+            }
+        for (size_t i = 0; i < nn; i++) {
+            S[i] = S0[i];
+            H[i] = -I * S0[i];
+        }
+        T_CHECK(lra_skew_eig(n, S, w, (double *)V) == 0, "n=%d: no convergence", n);
+        lra_hermitian_eig(n, (double *)H, wj, (double *)Vj);
+        double worst_h = 0, worst_u = 0, worst_w = 0, scale = 1e-300;
+        for (int i = 0; i < n; i++) scale = fmax(scale, fabs(wj[i]));
+        for (int p = 0; p < n; p++) {
+            worst_w = fmax(worst_w, fabs(w[p] - wj[p]) / scale);
+            T_CHECK(cimag(V[p]) == 0, "n=%d: first component of vector %d is not real", n, p);
+            for (int q = 0; q < n; q++) {
+                double complex hv = 0, vv = 0;
+                for (int k = 0; k < n; k++) {
+                    hv += -I * S0[(size_t)p * n + k] * V[(size_t)k * n + q];
+                    vv += conj(V[(size_t)k * n + p]) * V[(size_t)k * n + q];
+                }
+                worst_h = fmax(worst_h, cabs(hv - w[q] * V[(size_t)p * n + q]) / scale);
+                worst_u = fmax(worst_u, cabs(vv - (p == q)));
+            }
+        }
+        T_CHECK(worst_h < 1e-13 && worst_u < 1e-13 && worst_w < 1e-13,
+                "n=%d: |HV - VW| %.3g, |V*V - I| %.3g, eigenvalues vs Jacobi %.3g", n, worst_h, worst_u, worst_w);
+        free(S); free(S0); free(w); free(wj); free(V); free(H); free(Vj);
     }
 }
 
@@ -92,6 +134,13 @@ static void check_reconstruction(int N) {
         }
     }
     double amax = 0, ea = 0, eb = 0, eu = 0;
+    double complex *W = malloc(sizeof *W * N * N);  // (Lambda_f - P_f P_f^*) V_f^*, then compared row by row
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < N; k++) {
+            double complex acc = Lf[i] * conj(Vf[(size_t)k * N + i]), pv = 0;
+            for (int j = 0; j < N; j++) pv += conj(Pf[j]) * conj(Vf[(size_t)k * N + j]);
+            W[(size_t)i * N + k] = acc - Pf[i] * pv;
+        }
     for (int n = 0; n < N * N; n++) amax = fmax(amax, fabs(A[n]));
     for (int n = 0; n < N; n++) {
         double complex b = 0;
@@ -100,16 +149,14 @@ static void check_reconstruction(int N) {
         for (int k = 0; k < N; k++) {
             double complex a = 0, u = 0;
             for (int i = 0; i < N; i++) {
-                double complex row = 0;  // (Lambda_f - P_f P_f^*)_{i, :} V_f^*_{:, k}
-                for (int j = 0; j < N; j++)
-                    row += ((i == j ? Lf[i] : 0) - Pf[i] * conj(Pf[j])) * conj(Vf[(size_t)k * N + j]);
-                a += Vf[(size_t)n * N + i] * row;
+                a += Vf[(size_t)n * N + i] * W[(size_t)i * N + k];
                 u += conj(Vf[(size_t)i * N + n]) * Vf[(size_t)i * N + k];
             }
             ea = fmax(ea, cabs(a - A[(size_t)n * N + k]) / amax);
             eu = fmax(eu, cabs(u - (n == k)));
         }
     }
+    free(W);
     T_CHECK(ea < 1e-12, "N=%d: A reconstruction error %.3g (relative to max |A| = %g)", N, ea, amax);
     T_CHECK(eb < 1e-12, "N=%d: B reconstruction error %.3g", N, eb);
     T_CHECK(eu < 1e-12, "N=%d: V_f not unitary: %.3g", N, eu);
@@ -121,6 +168,7 @@ static void test_reconstruction(void) {
     check_reconstruction(8);
     check_reconstruction(16);
     check_reconstruction(64);
+    check_reconstruction(256);
 }
 
 static void test_bad_n(void) {
@@ -133,6 +181,7 @@ static void test_bad_n(void) {
 
 static const t_case cases[] = {
     { "hippo/jacobi_random", test_jacobi_random },
+    { "hippo/skew_random", test_skew_random },
     { "hippo/legs_n8", test_legs_n8 },
     { "hippo/reconstruction", test_reconstruction },
     { "hippo/bad_n", test_bad_n },
