@@ -1004,26 +1004,6 @@ static void op_vandermonde_bwd(void) {
     }
 }
 
-// ---- S4D discretisation and diagonal SSM step ------------------------------------
-#define SSM_TOL 1e-5
-static const struct { int H, S, Nc, CH, bilinear, dt_exp; } s4d_cases[] = {
-    { 1, 1, 1, 1, 0, 0 }, { 8, 1, 32, 2, 1, 0 }, { 64, 64, 16, 1, 0, 1 }, { 6, 3, 7, 2, 1, 1 } };
-#define N_S4D ((int)(sizeof s4d_cases / sizeof s4d_cases[0]))
-
-static void op_s4d_discretize_fwd(void) {
-    NEED(s4d_discretize_fwd);
-    lra_backend *c = t_backend(), *g = t_gpu();
-    for (int s = 0; s < N_S4D; s++) {
-        int H = s4d_cases[s].H, S = s4d_cases[s].S, Nc = s4d_cases[s].Nc, CH = s4d_cases[s].CH;
-        int64_t no = 2 * (int64_t)H * CH * Nc;
-        pair dt = in_rand(H, 700 + s, -7, -0.5, "inv_dt"), ar = in_rand((int64_t)S * Nc, 710 + s, -1.6, 0.4, "A_real");
-        pair ai = in_rand((int64_t)S * Nc, 720 + s, 0, 30, "A_imag"), b = in_rand(2 * (int64_t)S * Nc, 730 + s, -1, 1, "B");
-        pair cc = in_rand(2 * (int64_t)CH * H * Nc, 740 + s, -1, 1, "C");
-        pair w = out_nan(no, "w"), coef = out_nan(no, "coef");
-        c->s4d_discretize_fwd(c, w.h, coef.h, dt.h, ar.h, ai.h, b.h, cc.h, H, S, Nc, CH, s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
-        g->s4d_discretize_fwd(g, w.d, coef.d, dt.d, ar.d, ai.d, b.d, cc.d, H, S, Nc, CH, s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
-        cmp_pair(tag("s4d_discretize_fwd w case %d", s), w, SSM_TOL);
-        cmp_pair(tag("s4d_discretize_fwd coef case %d", s), coef, SSM_TOL);
 // ---- S4 DPLR kernel -------------------------------------------------------------------
 // Cauchy sums in double on both sides; the transforms of length Lk run in
 // float: the tolerance of the long Vandermonde sums.
@@ -1063,6 +1043,57 @@ static void op_s4_kernel_fwd(void) {
         c->s4_kernel_fwd(c, K.h, in[0].h, in[1].h, in[2].h, in[3].h, in[4].h, in[5].h, H, S, Nc, CH, Lk, L, de);
         g->s4_kernel_fwd(g, K.d, in[0].d, in[1].d, in[2].d, in[3].d, in[4].d, in[5].d, H, S, Nc, CH, Lk, L, de);
         cmp_pair(tag("s4_kernel_fwd H=%d S=%d Nc=%d CH=%d Lk=%d L=%d", H, S, Nc, CH, Lk, L), K, VANDER_TOL);
+        d_done();
+    }
+}
+
+static void op_s4_kernel_bwd(void) {
+    NEED(s4_kernel_bwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    static const char *const names[6] = { "dinv_dt", "dA_real", "dA_imag", "dP", "dB", "dC" };
+    for (int s = 0; s < N_S4K; s++) {
+        for (int var = 0; var < 2; var++) {  // all gradients; only dC and dA_imag
+            int H = s4k_cases[s].H, S = s4k_cases[s].S, Nc = s4k_cases[s].Nc, CH = s4k_cases[s].CH;
+            int Lk = s4k_cases[s].Lk, L = s4k_cases[s].L, de = s4k_cases[s].dt_exp;
+            int64_t sn = (int64_t)S * Nc, n[6] = { H, sn, sn, 2 * sn, 2 * sn, 2 * (int64_t)CH * H * Nc };
+            pair in[6], d[6];
+            s4k_inputs(in, s, 600 + 10 * s);
+            pair dK = in_rand((int64_t)H * CH * L, 690 + s, -1, 1, "dK");
+            for (int i = 0; i < 6; i++)
+                d[i] = var == 0 || i == 2 || i == 5 ? out_rand(n[i], 700 + 10 * s + i, -1, 1, names[i]) : none;
+            c->s4_kernel_bwd(c, d[0].h, d[1].h, d[2].h, d[3].h, d[4].h, d[5].h, dK.h, in[0].h, in[1].h, in[2].h,
+                             in[3].h, in[4].h, in[5].h, H, S, Nc, CH, Lk, L, de);
+            g->s4_kernel_bwd(g, d[0].d, d[1].d, d[2].d, d[3].d, d[4].d, d[5].d, dK.d, in[0].d, in[1].d, in[2].d,
+                             in[3].d, in[4].d, in[5].d, H, S, Nc, CH, Lk, L, de);
+            for (int i = 0; i < 6; i++)
+                if (d[i].h)
+                    cmp_pair(tag("s4_kernel_bwd %s H=%d S=%d Nc=%d CH=%d Lk=%d L=%d", names[i], H, S, Nc, CH, Lk, L),
+                             d[i], VANDER_TOL);
+            d_done();
+        }
+    }
+}
+
+// ---- S4D discretisation and diagonal SSM step ------------------------------------
+#define SSM_TOL 1e-5
+static const struct { int H, S, Nc, CH, bilinear, dt_exp; } s4d_cases[] = {
+    { 1, 1, 1, 1, 0, 0 }, { 8, 1, 32, 2, 1, 0 }, { 64, 64, 16, 1, 0, 1 }, { 6, 3, 7, 2, 1, 1 } };
+#define N_S4D ((int)(sizeof s4d_cases / sizeof s4d_cases[0]))
+
+static void op_s4d_discretize_fwd(void) {
+    NEED(s4d_discretize_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_S4D; s++) {
+        int H = s4d_cases[s].H, S = s4d_cases[s].S, Nc = s4d_cases[s].Nc, CH = s4d_cases[s].CH;
+        int64_t no = 2 * (int64_t)H * CH * Nc;
+        pair dt = in_rand(H, 700 + s, -7, -0.5, "inv_dt"), ar = in_rand((int64_t)S * Nc, 710 + s, -1.6, 0.4, "A_real");
+        pair ai = in_rand((int64_t)S * Nc, 720 + s, 0, 30, "A_imag"), b = in_rand(2 * (int64_t)S * Nc, 730 + s, -1, 1, "B");
+        pair cc = in_rand(2 * (int64_t)CH * H * Nc, 740 + s, -1, 1, "C");
+        pair w = out_nan(no, "w"), coef = out_nan(no, "coef");
+        c->s4d_discretize_fwd(c, w.h, coef.h, dt.h, ar.h, ai.h, b.h, cc.h, H, S, Nc, CH, s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
+        g->s4d_discretize_fwd(g, w.d, coef.d, dt.d, ar.d, ai.d, b.d, cc.d, H, S, Nc, CH, s4d_cases[s].bilinear, s4d_cases[s].dt_exp);
+        cmp_pair(tag("s4d_discretize_fwd w case %d", s), w, SSM_TOL);
+        cmp_pair(tag("s4d_discretize_fwd coef case %d", s), coef, SSM_TOL);
         d_done();
     }
 }
@@ -1107,30 +1138,6 @@ static void op_diag_ssm_step(void) {
         cmp_pair(tag("diag_ssm_step y B=%d R=%d N=%d", B, R, N), y, SSM_TOL);
         cmp_pair(tag("diag_ssm_step state B=%d R=%d N=%d", B, R, N), st, SSM_TOL);
         d_done();
-static void op_s4_kernel_bwd(void) {
-    NEED(s4_kernel_bwd);
-    lra_backend *c = t_backend(), *g = t_gpu();
-    static const char *const names[6] = { "dinv_dt", "dA_real", "dA_imag", "dP", "dB", "dC" };
-    for (int s = 0; s < N_S4K; s++) {
-        for (int var = 0; var < 2; var++) {  // all gradients; only dC and dA_imag
-            int H = s4k_cases[s].H, S = s4k_cases[s].S, Nc = s4k_cases[s].Nc, CH = s4k_cases[s].CH;
-            int Lk = s4k_cases[s].Lk, L = s4k_cases[s].L, de = s4k_cases[s].dt_exp;
-            int64_t sn = (int64_t)S * Nc, n[6] = { H, sn, sn, 2 * sn, 2 * sn, 2 * (int64_t)CH * H * Nc };
-            pair in[6], d[6];
-            s4k_inputs(in, s, 600 + 10 * s);
-            pair dK = in_rand((int64_t)H * CH * L, 690 + s, -1, 1, "dK");
-            for (int i = 0; i < 6; i++)
-                d[i] = var == 0 || i == 2 || i == 5 ? out_rand(n[i], 700 + 10 * s + i, -1, 1, names[i]) : none;
-            c->s4_kernel_bwd(c, d[0].h, d[1].h, d[2].h, d[3].h, d[4].h, d[5].h, dK.h, in[0].h, in[1].h, in[2].h,
-                             in[3].h, in[4].h, in[5].h, H, S, Nc, CH, Lk, L, de);
-            g->s4_kernel_bwd(g, d[0].d, d[1].d, d[2].d, d[3].d, d[4].d, d[5].d, dK.d, in[0].d, in[1].d, in[2].d,
-                             in[3].d, in[4].d, in[5].d, H, S, Nc, CH, Lk, L, de);
-            for (int i = 0; i < 6; i++)
-                if (d[i].h)
-                    cmp_pair(tag("s4_kernel_bwd %s H=%d S=%d Nc=%d CH=%d Lk=%d L=%d", names[i], H, S, Nc, CH, Lk, L),
-                             d[i], VANDER_TOL);
-            d_done();
-        }
     }
 }
 
@@ -1776,9 +1783,8 @@ static const op_test op_tests[] = {
     OP(layernorm_bwd),   OP(batchnorm_fwd),   OP(batchnorm_bwd), OP(scalenorm_fwd), OP(scalenorm_bwd),
     OP(act_fwd),         OP(act_bwd),         OP(glu_fwd),       OP(glu_bwd),       OP(dropout_fwd),
     OP(dropout_bwd),     OP(embedding_fwd),   OP(embedding_bwd), OP(meanpool_fwd),  OP(meanpool_bwd),
-    OP(xent_fwd),        OP(xent_bwd),        OP(adamw_step),    OP(clip_grad_norm),
-    OP(s4d_discretize_fwd), OP(s4d_discretize_bwd), OP(diag_ssm_step),
-    OP(s4_kernel_fwd),   OP(s4_kernel_bwd),
+    OP(xent_fwd),        OP(xent_bwd),        OP(adamw_step),    OP(clip_grad_norm),    OP(s4_kernel_fwd),
+    OP(s4_kernel_bwd),   OP(s4d_discretize_fwd), OP(s4d_discretize_bwd), OP(diag_ssm_step),
 };
 #undef OP
 #define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))
