@@ -157,6 +157,13 @@ static int attn_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const l
     return LRA_OK;
 }
 
+static int attn_describe(const lra_mixer *m, char *out, size_t cap) {
+    const attn_hp *hp = m->hp;
+    int w = snprintf(out, cap, "heads=%d;d_qkv=%d;causal=%s;dropout=%.9g", hp->NH, hp->d_qkv,
+                     hp->causal ? "true" : "false", hp->dropout);
+    return w >= 0 && (size_t)w < cap ? LRA_OK : LRA_EINVAL;
+}
+
 static void attn_free(lra_mixer *m, lra_backend *be) {
     (void)be;
     free(m->hp);
@@ -174,4 +181,5 @@ const lra_mixer_vtable lra_mixer_attention = {
     .forward = attn_forward,
     .backward = attn_backward,
     .free = attn_free,
+    .describe = attn_describe,
 };

@@ -30,7 +30,7 @@ int lra_checkpoint_save(const lra_model *m, const char *path, const lra_kv *extr
     lra_real *hp = NULL, *hm = NULL, *hv = NULL;
     char cfg[4096], step[32];
     int rc = lra_st_writer_new(&w, err);
-    if (!rc && lra_model_config_string(&m->cfg, cfg, sizeof cfg))
+    if (!rc && lra_model_describe(m, cfg, sizeof cfg))
         rc = lra_err_set(err, LRA_EINVAL, "%s: model config does not fit the checkpoint header", path);
     snprintf(step, sizeof step, "%lld", (long long)m->opt_step);
     if (!rc) rc = lra_st_writer_metadata(w, "lra.format", "checkpoint", err);
@@ -172,7 +172,7 @@ int lra_bundle_write(const lra_model *m, const lra_batch *b, const char *path, c
     char cfg[4096], shape[512];
     int rc = lra_st_writer_new(&w, err);
     if (!rc && !logits) rc = lra_err_set(err, LRA_ENOMEM, "%s: out of host memory", path);
-    if (!rc && (lra_model_config_string(&m->cfg, cfg, sizeof cfg) || lra_task_shape_string(t, shape, sizeof shape)))
+    if (!rc && (lra_model_describe(m, cfg, sizeof cfg) || lra_task_shape_string(t, shape, sizeof shape)))
         rc = lra_err_set(err, LRA_EINVAL, "%s: configuration does not fit the header", path);
     if (!rc) rc = lra_st_writer_metadata(w, "lra.format", "bundle", err);
     if (!rc) rc = lra_st_writer_metadata(w, "lra.version", LRA_CHECKPOINT_VERSION, err);

@@ -8,7 +8,7 @@
 // optimiser state as "optim.exp_avg.<name>" and "optim.exp_avg_sq.<name>"
 // (PyTorch AdamW's state names) for trainable tensors; metadata
 // "lra.format" = "checkpoint", "lra.version", "lra.model" (the resolved
-// model config), "lra.optim_step", plus the caller's entries (training step,
+// model config, mixer defaults included: lra_model_describe), "lra.optim_step", plus the caller's entries (training step,
 // RNG state, task, run config).
 #ifndef LRA_CHECKPOINT_H
 #define LRA_CHECKPOINT_H

@@ -1,6 +1,6 @@
 // config.c: the model configuration from "key = value" parameters, with the
 // defaults of the paper each mixer comes from (lra.md 1.7, 5; models.md 1).
-#include "model.h"
+#include "block.h"
 
 #include <string.h>
 
@@ -183,7 +183,7 @@ static const char *act_name(lra_act a) {
     }
 }
 
-int lra_model_config_string(const lra_model_config *c, char *out, size_t cap) {
+static int config_string(const lra_model_config *c, int with_mixer_kv, char *out, size_t cap) {
     char head[64] = "";
     if (c->n_head_hidden < 0) snprintf(head, sizeof head, "auto");
     else if (c->n_head_hidden == 0) snprintf(head, sizeof head, "none");
@@ -199,9 +199,29 @@ int lra_model_config_string(const lra_model_config *c, char *out, size_t cap) {
                      lra_pos_names[c->pos], lra_pool_names[c->pool], lra_combine_names[c->combine], head,
                      act_name(c->head_act), lra_linear_init_names[c->linear_init],
                      lra_linear_init_names[c->head_init], c->embed_std);
-    for (int i = 0; i < c->n_mixer_kv && w >= 0 && (size_t)w < cap; i++)
+    for (int i = 0; with_mixer_kv && i < c->n_mixer_kv && w >= 0 && (size_t)w < cap; i++)
         w += snprintf(out + w, cap - (size_t)w, ";mixer.%s=%s", c->mixer_kv[i].key, c->mixer_kv[i].value);
     return w >= 0 && (size_t)w < cap ? LRA_OK : LRA_EINVAL;
+}
+
+int lra_model_config_string(const lra_model_config *c, char *out, size_t cap) {
+    return config_string(c, 1, out, cap);
+}
+
+int lra_model_describe(const lra_model *m, char *out, size_t cap) {
+    char mix[1024];
+    int rc = config_string(&m->cfg, 0, out, cap);
+    if (rc || m->cfg.n_layers < 1) return rc;
+    const lra_mixer *x = &m->blocks[0].mixer;
+    if ((rc = x->vt->describe(x, mix, sizeof mix))) return rc;
+    size_t len = strlen(out);
+    char *save = NULL;
+    for (char *kv = strtok_r(mix, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+        int w = snprintf(out + len, cap - len, ";mixer.%s", kv);
+        if (w < 0 || (size_t)w >= cap - len) return LRA_EINVAL;
+        len += (size_t)w;
+    }
+    return LRA_OK;
 }
 
 void lra_optim_defaults(lra_optim_config *o) {

@@ -128,6 +128,11 @@ typedef struct {
                  lra_err *err);
     // Releases hp and anything step_prepare allocated (backend memory too).
     void (*free)(lra_mixer *m, lra_backend *be);
+    // Every hyperparameter as resolved (defaults included) as "key=value"
+    // pairs joined by ';', in the keys configure accepts: the canonical
+    // mixer config of run records and checkpoints. Returns LRA_OK, or
+    // LRA_EINVAL when cap is too small.
+    int  (*describe)(const lra_mixer *m, char *out, size_t cap);
 } lra_mixer_vtable;
 
 struct lra_mixer {

@@ -78,7 +78,11 @@ typedef struct {
 int lra_model_config_parse(lra_model_config *c, const lra_kv *kv, int n_kv, lra_err *err);
 // The known model keys, NULL-terminated (for help and YAML validation).
 extern const char *const lra_model_keys[];
-// One line per resolved setting ("key=value"), for run records.
+// Every resolved setting as "key=value" pairs joined by ';', with the
+// mixer entries as given ("mixer.<key>=..."); lra_model_describe writes the
+// same for a built model with the mixer's resolved hyperparameters (its
+// defaults included) instead: the canonical config of run records,
+// checkpoints and bundles, which lra_model_config_parse reads back.
 int lra_model_config_string(const lra_model_config *c, char *out, size_t cap);
 
 typedef struct {
@@ -152,6 +156,7 @@ int  lra_model_step(lra_model *m, const lra_optim_config *o, int64_t step, doubl
 // The AdamW parameter groups (merged contiguous ranges) for step: at most
 // 2 * n_params entries written into out; returns the count.
 int  lra_model_param_groups(const lra_model *m, const lra_optim_config *o, int64_t step, lra_param_group *out);
+int  lra_model_describe(const lra_model *m, char *out, size_t cap);
 // Index of the spec called name, or -1.
 int  lra_model_find_param(const lra_model *m, const char *name);
 

@@ -563,6 +563,14 @@ static int s4_step(lra_mixer *m, const lra_ctx *ctx, lra_real *state, lra_real *
     return LRA_OK;
 }
 
+static int s4_describe(const lra_mixer *m, char *out, size_t cap) {
+    const s4_hp *hp = m->hp;
+    int w = snprintf(out, cap, "d_state=%d;dt_min=%.17g;dt_max=%.17g;dt_transform=%s;n_ssm=%d;bidirectional=%s;rank=1",
+                     hp->N, hp->dt_min, hp->dt_max, hp->dt_exp ? "exp" : "softplus", hp->S,
+                     hp->bidir ? "true" : "false");
+    return w >= 0 && (size_t)w < cap ? LRA_OK : LRA_EINVAL;
+}
+
 static void s4_free(lra_mixer *m, lra_backend *be) {
     s4_hp *hp = m->hp;
     if (hp) {
@@ -587,4 +595,5 @@ const lra_mixer_vtable lra_mixer_s4 = {
     .step_prepare = s4_step_prepare,
     .step = s4_step,
     .free = s4_free,
+    .describe = s4_describe,
 };

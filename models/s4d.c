@@ -228,6 +228,16 @@ static int s4d_step(lra_mixer *m, const lra_ctx *ctx, lra_real *state, lra_real 
     return LRA_OK;
 }
 
+static int s4d_describe(const lra_mixer *m, char *out, size_t cap) {
+    static const char *const inits[] = { "lin", "inv", "legs" };
+    const s4d_hp *hp = m->hp;
+    int w = snprintf(out, cap,
+                     "d_state=%d;init=%s;disc=%s;dt_min=%.17g;dt_max=%.17g;dt_transform=%s;n_ssm=%d;bidirectional=%s",
+                     hp->N, inits[hp->init], hp->bilinear ? "bilinear" : "zoh", hp->dt_min, hp->dt_max,
+                     hp->dt_exp ? "exp" : "softplus", hp->S, hp->CH == 2 ? "true" : "false");
+    return w >= 0 && (size_t)w < cap ? LRA_OK : LRA_EINVAL;
+}
+
 static void s4d_free(lra_mixer *m, lra_backend *be) {
     if (!m->hp) return;
     s4d_free_step(m->hp, be);
@@ -249,4 +259,5 @@ const lra_mixer_vtable lra_mixer_s4d = {
     .step_prepare = s4d_step_prepare,
     .step = s4d_step,
     .free = s4d_free,
+    .describe = s4d_describe,
 };

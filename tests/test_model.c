@@ -251,7 +251,37 @@ static void test_param_groups(void) {
     lra_model_free(&m);
 }
 
+// lra_model_describe writes every setting, the mixer's defaults included, in
+// a form the parser reads back to the same model.
+static void test_describe_roundtrip(void) {
+    static const char *const mixers[] = { "attention", "s4d", "s4" };
+    for (int i = 0; i < 3; i++) {
+        lra_kv kv[] = { { "mixer", mixers[i], NULL }, { "d_model", "4", NULL }, { "n_layers", "1", NULL } };
+        lra_model_config c, c2;
+        lra_model a, b;
+        lra_err err = { 0 };
+        char s1[4096], s2[4096], buf[4096];
+        T_CHECK(lra_model_config_parse(&c, kv, 3, &err) == 0 && lra_model_build(&a, &c, &dual_task, t_backend(), 2, 1, &err) == 0,
+                "%s", err.msg);
+        if (t_case_failures) return;
+        T_CHECK(lra_model_describe(&a, s1, sizeof s1) == 0, "describe");
+        T_CHECK(strstr(s1, i ? "mixer.d_state=64" : "mixer.heads=4") != NULL, "%s: defaults written: %s", mixers[i], s1);
+        snprintf(buf, sizeof buf, "%s", s1);
+        lra_kv kv2[64];
+        int n = lra_kv_split(buf, kv2, 64, "describe");
+        T_CHECK(n > 0 && lra_model_config_parse(&c2, kv2, n, &err) == 0 &&
+                lra_model_build(&b, &c2, &dual_task, t_backend(), 2, 1, &err) == 0, "%s: %s", mixers[i], err.msg);
+        if (t_case_failures) return;
+        T_CHECK(lra_model_describe(&b, s2, sizeof s2) == 0 && !strcmp(s1, s2), "%s: %s\nvs %s", mixers[i], s1, s2);
+        T_CHECK(a.n_real == b.n_real && !memcmp(a.params, b.params, (size_t)a.n_real * sizeof(lra_real)),
+                "%s: same seed, same parameters", mixers[i]);
+        lra_model_free(&a);
+        lra_model_free(&b);
+    }
+}
+
 static const t_case cases[] = {
+    { "model/describe_roundtrip", test_describe_roundtrip },
     { "model/grad/transformer", test_transformer },
     { "model/grad/transformer_dropout", test_transformer_dropout },
     { "model/grad/postnorm_batchnorm_glu", test_postnorm_batchnorm_glu },
