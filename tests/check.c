@@ -149,3 +149,12 @@ int t_gradcheck_at(const char *file, int line, const char *what, t_loss_fn loss,
     }
     return 1;
 }
+
+#ifdef _OPENMP
+#include <omp.h>
+int t_threads_get(void) { return omp_get_max_threads(); }
+void t_threads_set(int n) { omp_set_num_threads(n); }
+#else
+int t_threads_get(void) { return 1; }
+void t_threads_set(int n) { (void)n; }
+#endif

@@ -64,4 +64,9 @@ int t_gradcheck_at(const char *file, int line, const char *what, t_loss_fn loss,
 #define t_gradcheck(what, loss, ctx, x, n, analytic, tol) \
     t_gradcheck_at(__FILE__, __LINE__, what, loss, ctx, x, n, analytic, tol)
 
+// The OpenMP thread count of the process (1 without OpenMP), and setting it,
+// for thread-invariance checks.
+int  t_threads_get(void);
+void t_threads_set(int n);
+
 #endif // LRA_CHECK_H

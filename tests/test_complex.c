@@ -31,13 +31,6 @@ static int same(const lra_real *a, const lra_real *b, int64_t n) {
     return memcmp(a, b, sizeof(lra_real) * (size_t)n) == 0;
 }
 
-#ifdef _OPENMP
-static int get_threads(void) { return omp_get_max_threads(); }
-static void set_threads(int n) { omp_set_num_threads(n); }
-#else
-static int get_threads(void) { return 1; }
-static void set_threads(int n) { (void)n; }
-#endif
 
 // ---- Vandermonde: one problem ------------------------------------------------------------
 
@@ -354,9 +347,9 @@ static void check_vdm_deterministic(int L, uint64_t seed) {
     memset(dc0, 0, sizeof(lra_real) * (size_t)v.nc);
     memset(dw0, 0, sizeof(lra_real) * (size_t)v.nc);
     vc_bwd(&v, dc0, dw0);
-    int saved = get_threads();
+    int saved = t_threads_get();
     for (int th = 0; th <= 3; th++) {  // 0: the default count again (a second call)
-        if (th > 0) set_threads(th);
+        if (th > 0) t_threads_set(th);
         vc_fwd(&v);
         memset(dc, 0, sizeof(lra_real) * (size_t)v.nc);
         memset(dw, 0, sizeof(lra_real) * (size_t)v.nc);
@@ -364,7 +357,7 @@ static void check_vdm_deterministic(int L, uint64_t seed) {
         T_CHECK(same(K0, v.K, v.nk), "K differs with %d threads", th);
         T_CHECK(same(dc0, dc, v.nc) && same(dw0, dw, v.nc), "dc, dw differ with %d threads", th);
     }
-    set_threads(saved);
+    t_threads_set(saved);
     lra_real *p[] = { K0, dc0, dw0, dc, dw };
     for (int i = 0; i < 5; i++) {
         t_guard_ok(p[i], "deterministic");

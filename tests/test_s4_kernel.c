@@ -22,13 +22,6 @@ typedef double complex cplx;
 static cplx mkc(double re, double im) { return re + im * I; }
 static cplx cz(const lra_real *p, int64_t i) { return mkc((double)p[2 * i], (double)p[2 * i + 1]); }
 
-#ifdef _OPENMP
-static int get_threads(void) { return omp_get_max_threads(); }
-static void set_threads(int n) { omp_set_num_threads(n); }
-#else
-static int get_threads(void) { return 1; }
-static void set_threads(int n) { (void)n; }
-#endif
 
 #ifdef LRA_F64
 #define KTOL 1e-11
@@ -350,9 +343,9 @@ static void test_deterministic(void) {
     s4p p;
     sp_init(&p, 12, 3, 4, 2, 600, 500, 0, 0.001, 0.1, 90);
     lra_real *K0 = NULL, *g0[T_NPAR] = { 0 };
-    int saved = get_threads();
+    int saved = t_threads_get();
     for (int th = 0; th <= 3; th++) {
-        if (th > 0) set_threads(th);
+        if (th > 0) t_threads_set(th);
         lra_real *g[T_NPAR];
         for (int i = 0; i < T_NPAR; i++) g[i] = zeros(p.np[i]);
         sp_fwd(&p);
@@ -369,7 +362,7 @@ static void test_deterministic(void) {
             t_guarded_free(g[i]);
         }
     }
-    set_threads(saved);
+    t_threads_set(saved);
     t_guarded_free(K0);
     for (int i = 0; i < T_NPAR; i++) t_guarded_free(g0[i]);
     sp_free(&p);

@@ -369,13 +369,6 @@ static void test_empty(void) {
 
 // ---- determinism ------------------------------------------------------------------------
 
-#ifdef _OPENMP
-static int get_threads(void) { return omp_get_max_threads(); }
-static void set_threads(int n) { omp_set_num_threads(n); }
-#else
-static int get_threads(void) { return 1; }
-static void set_threads(int n) { (void)n; }
-#endif
 
 // Forward, then backward into zeroed buffers; out[0] x, out[1..3] da, db, dx0.
 static void run_all(scan_case *c, lra_real *out[4]) {
@@ -397,15 +390,15 @@ static void check_deterministic(int flags) {
     for (int i = 0; i < 4; i++) { ref[i] = t_guarded(n[i]); got[i] = t_guarded(n[i]); }
     run_all(&c, ref);
     static const char *const names[4] = { "x", "da", "db", "dx0" };
-    int saved = get_threads();
+    int saved = t_threads_get();
     for (int th = 0; th <= 3; th++) {  // 0: the default count again (a second call)
-        if (th > 0) set_threads(th);
+        if (th > 0) t_threads_set(th);
         run_all(&c, got);
         for (int i = 0; i < 4; i++)
             T_CHECK(memcmp(ref[i], got[i], sizeof(lra_real) * (size_t)n[i]) == 0,
                     "flags=%d: %s differs with %d threads", flags, names[i], th);
     }
-    set_threads(saved);
+    t_threads_set(saved);
     for (int i = 0; i < 4; i++) {
         t_guard_ok(ref[i], names[i]); t_guard_ok(got[i], names[i]);
         t_guarded_free(ref[i]); t_guarded_free(got[i]);
