@@ -4,7 +4,7 @@
 #include <stdarg.h>
 
 static const char *const lra_err_names[LRA_ECOUNT] = {
-    "ok", "invalid argument", "i/o error", "out of memory", "unsupported", "database error", "usage error",
+    "ok", "invalid argument", "i/o error", "out of memory", "unsupported", "database error", "usage error", "interrupted",
 };
 
 int lra_err_set(lra_err *e, int code, const char *fmt, ...) {

@@ -39,6 +39,7 @@ enum {
     LRA_EUNSUPPORTED, // backend lacks an op or was not built
     LRA_EDB,          // SQLite error
     LRA_EUSAGE,       // bad command line (exit status 2)
+    LRA_EINTR,        // stopped on request (Ctrl-C; exit status 130)
     LRA_ECOUNT
 };
 

@@ -6,6 +6,9 @@
 #include <math.h>
 #include <string.h>
 
+// Owner and key are joined by a dot, except for top-level keys (owner "").
+#define DOT(task) (*(task) ? "." : "")
+
 const char *lra_kv_where(const lra_kv *kv) { return kv && kv->where ? kv->where : "parameter"; }
 
 const lra_kv *lra_kv_find(const lra_kv *params, int n_params, const char *key) {
@@ -26,8 +29,8 @@ int lra_kv_check_known(const lra_kv *params, int n_params, const char *task, con
             if (k != known) strncat(list, ", ", sizeof list - strlen(list) - 1);
             strncat(list, *k, sizeof list - strlen(list) - 1);
         }
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: unknown parameter (known: %s)", lra_kv_where(&params[i]), task,
-                           params[i].key, list);
+        return lra_err_set(err, LRA_EINVAL, "%s: %s%s%s: unknown parameter (known: %s)", lra_kv_where(&params[i]), task,
+                           DOT(task), params[i].key, list);
     }
     return LRA_OK;
 }
@@ -43,8 +46,8 @@ int lra_kv_int(const lra_kv *params, int n_params, const char *task, const char 
     errno = 0;
     long long v = strtoll(kv->value, &end, 10);
     if (errno || end == kv->value || *end || v < lo || v > hi)
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: expected an integer in [%lld, %lld], got '%s'", lra_kv_where(kv),
-                           task, key, (long long)lo, (long long)hi, kv->value);
+        return lra_err_set(err, LRA_EINVAL, "%s: %s%s%s: expected an integer in [%lld, %lld], got '%s'", lra_kv_where(kv),
+                           task, DOT(task), key, (long long)lo, (long long)hi, kv->value);
     *out = v;
     return LRA_OK;
 }
@@ -60,8 +63,8 @@ int lra_kv_double(const lra_kv *params, int n_params, const char *task, const ch
     errno = 0;
     double v = strtod(kv->value, &end);
     if (errno || end == kv->value || *end || !isfinite(v) || v < lo || v > hi)
-        return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: expected a number in [%g, %g], got '%s'", lra_kv_where(kv), task,
-                           key, lo, hi, kv->value);
+        return lra_err_set(err, LRA_EINVAL, "%s: %s%s%s: expected a number in [%g, %g], got '%s'", lra_kv_where(kv), task,
+                           DOT(task), key, lo, hi, kv->value);
     *out = v;
     return LRA_OK;
 }
@@ -82,7 +85,7 @@ int lra_kv_choice(const lra_kv *params, int n_params, const char *task, const ch
         if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
         strncat(list, choices[i], sizeof list - strlen(list) - 1);
     }
-    return lra_err_set(err, LRA_EINVAL, "%s: %s.%s: unknown value '%s' (choices: %s)", lra_kv_where(kv), task, key,
+    return lra_err_set(err, LRA_EINVAL, "%s: %s%s%s: unknown value '%s' (choices: %s)", lra_kv_where(kv), task, DOT(task), key,
                        kv->value, list);
 }
 

@@ -16,6 +16,7 @@ typedef struct {
 } lra_kv;
 
 // In the messages below <owner> is the `task` argument: a task name, "model",
+// "" for top-level keys (then no dot),
 // "mixer.s4d", ...
 // Finds key in params; NULL when absent.
 const lra_kv *lra_kv_find(const lra_kv *params, int n_params, const char *key);

@@ -122,13 +122,13 @@ static const char schema_v1[] =
 static const char *const migrations[LRA_DB_SCHEMA_VERSION] = { schema_v1 };
 
 int lra_db_fail(lra_db *db, const char *what, lra_err *err) {
-    return lra_err_set(err, LRA_EIO, "%s: %s: %s", db->path, what, db->db ? sqlite3_errmsg(db->db) : "not open");
+    return lra_err_set(err, LRA_EDB, "%s: %s: %s", db->path, what, db->db ? sqlite3_errmsg(db->db) : "not open");
 }
 
 int lra_db_exec(lra_db *db, const char *sql, lra_err *err) {
     char *msg = NULL;
     if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) == SQLITE_OK) return LRA_OK;
-    int rc = lra_err_set(err, LRA_EIO, "%s: %s", db->path, msg ? msg : sqlite3_errmsg(db->db));
+    int rc = lra_err_set(err, LRA_EDB, "%s: %s", db->path, msg ? msg : sqlite3_errmsg(db->db));
     sqlite3_free(msg);
     return rc;
 }

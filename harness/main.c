@@ -7,6 +7,7 @@
 #include "bench.h"
 #include "demo.h"
 #include "dump.h"
+#include "run.h"
 
 #include <math.h>
 #include <string.h>
@@ -15,6 +16,11 @@ static const char usage[] =
     "usage: lra <command> [options]\n"
     "\n"
     "commands:\n"
+    "  sweep      train every run of an experiment config (YAML; without a file the built-in\n"
+    "             quick experiment), record them in the results database and print a table\n"
+    "             ('lra sweep --help')\n"
+    "  run        the same for a config that is one run\n"
+    "  runs       list recorded runs ('lra runs --help')\n"
     "  demo       train and evaluate the built-in demo experiment (a long-convolution\n"
     "             classifier on a synthetic long-range task) and print its results\n"
     "  data       the LRA tasks: list, show an example, build the cache, export to the\n"
@@ -100,17 +106,20 @@ int main(int argc, char **argv) {
     lra_err err = {0};
     int rc;
     if (!strcmp(argv[1], "demo")) rc = cmd_demo(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "sweep")) rc = lra_cmd_run(argc - 2, argv + 2, 1, &err);
+    else if (!strcmp(argv[1], "run")) rc = lra_cmd_run(argc - 2, argv + 2, 0, &err);
+    else if (!strcmp(argv[1], "runs")) rc = lra_cmd_runs(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "backends")) rc = cmd_backends(&err);
     else if (!strcmp(argv[1], "data")) rc = lra_cmd_data(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "bench")) rc = lra_cmd_bench(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "dump")) rc = lra_cmd_dump(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, backends, help)\n", argv[1]);
+        fprintf(stderr, "lra: unknown command '%s' (commands: sweep, run, runs, demo, data, dump, bench, backends, help)\n", argv[1]);
         return 2;
     }
     if (rc) {
-        fprintf(stderr, "lra %s: error: %s\n", argv[1], err.msg);
-        return rc == LRA_EUSAGE ? 2 : 1;
+        fprintf(stderr, "lra %s: %s%s\n", argv[1], rc == LRA_EINTR ? "" : "error: ", err.msg);
+        return rc == LRA_EUSAGE ? 2 : rc == LRA_EINTR ? 130 : 1;
     }
     return 0;
 }

@@ -208,12 +208,11 @@ int lra_model_config_string(const lra_model_config *c, char *out, size_t cap) {
     return config_string(c, 1, out, cap);
 }
 
-int lra_model_describe(const lra_model *m, char *out, size_t cap) {
+// Appends the mixer's resolved hyperparameters as ";mixer.<key>=<value>".
+static int append_mixer(const lra_mixer *x, char *out, size_t cap) {
     char mix[1024];
-    int rc = config_string(&m->cfg, 0, out, cap);
-    if (rc || m->cfg.n_layers < 1) return rc;
-    const lra_mixer *x = &m->blocks[0].mixer;
-    if ((rc = x->vt->describe(x, mix, sizeof mix))) return rc;
+    int rc = x->vt->describe(x, mix, sizeof mix);
+    if (rc) return rc;
     size_t len = strlen(out);
     char *save = NULL;
     for (char *kv = strtok_r(mix, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
@@ -222,6 +221,28 @@ int lra_model_describe(const lra_model *m, char *out, size_t cap) {
         len += (size_t)w;
     }
     return LRA_OK;
+}
+
+int lra_model_describe(const lra_model *m, char *out, size_t cap) {
+    int rc = config_string(&m->cfg, 0, out, cap);
+    if (rc || m->cfg.n_layers < 1) return rc;
+    return append_mixer(&m->blocks[0].mixer, out, cap);
+}
+
+int lra_model_config_describe(const lra_model_config *c, const lra_model_task *task, char *out, size_t cap,
+                              lra_err *err) {
+    const lra_mixer_vtable *vt = lra_mixer_find(c->mixer, err);
+    if (!vt) return err->code;
+    if (config_string(c, 0, out, cap))
+        return lra_err_set(err, LRA_EINVAL, "model: the resolved configuration exceeds %zu bytes", cap);
+    if (c->n_layers < 1) return LRA_OK;
+    lra_mixer x = { .D = c->d_model, .L_max = task->seq_len + (c->pool == LRA_POOL_CLS) };
+    int rc = vt->configure(&x, c->mixer_kv, c->n_mixer_kv, err);
+    x.vt = vt;
+    if (!rc && append_mixer(&x, out, cap))
+        rc = lra_err_set(err, LRA_EINVAL, "model: the resolved configuration exceeds %zu bytes", cap);
+    if (vt->free) vt->free(&x, NULL);
+    return rc;
 }
 
 void lra_optim_defaults(lra_optim_config *o) {

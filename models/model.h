@@ -157,6 +157,11 @@ int  lra_model_step(lra_model *m, const lra_optim_config *o, int64_t step, doubl
 // 2 * n_params entries written into out; returns the count.
 int  lra_model_param_groups(const lra_model *m, const lra_optim_config *o, int64_t step, lra_param_group *out);
 int  lra_model_describe(const lra_model *m, char *out, size_t cap);
+// The same canonical config for a configuration that is not built (run
+// validation): the mixer is configured alone for the task's length; an
+// invalid mixer setting is an error naming it.
+int  lra_model_config_describe(const lra_model_config *c, const lra_model_task *task, char *out, size_t cap,
+                               lra_err *err);
 // Index of the spec called name, or -1.
 int  lra_model_find_param(const lra_model *m, const char *name);
 
