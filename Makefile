@@ -1,7 +1,7 @@
 # lra: Long Range Arena suite in C.
 #   make            build build/lra (CPU backend; CUDA too when nvcc is found)
 #   make test       install missing packages, build, run every CPU test
-#   make run        install, build, run the built-in demo experiment
+#   make run        install, build, run the built-in quick sweep and print its results table
 #   make test-cuda  CUDA vs CPU parity tests (needs a GPU)
 #   make deps       install missing Debian packages with apt-get
 #   make ref        regenerate the PyTorch reference files under tests/ref/ (python3-torch)
@@ -226,7 +226,7 @@ check-dump: $(BUILD)/lra
 	rm -rf $$d; exit $$rc
 
 run: deps $(BUILD)/lra
-	$(BUILD)/lra demo
+	$(BUILD)/lra sweep
 
 clean:
 	rm -rf build build-san

@@ -309,6 +309,15 @@ int lra_cmd_run(int argc, char **argv, int sweep, lra_err *err) {
         }
         goto out;
     }
+    // every backend the sweep uses exists here and has every op, before anything trains
+    for (int64_t i = 0; i < n && !rc; i++) {
+        int seen = 0;
+        for (int64_t j = 0; j < i; j++) seen |= !strcmp(runs[j].backend, runs[i].backend);
+        backend_slot probe = { 0 };
+        if (!seen && get_backend(&probe, &runs[i], err)) lra_backend_free(probe.be);
+        else if (!seen) rc = err->code;
+    }
+    if (rc) goto out;
     lra_db db;
     if ((rc = lra_db_open(&db, runs[0].db, err))) goto out;
     int64_t sweep_id;

@@ -234,8 +234,17 @@ static void show(const lra_run_spec *r, const lra_train_io *io, const lra_train_
     char eta[32];
     fmt_eta((double)(r->train.steps - st->step) * step_s, eta);
     int tty = isatty(2);
-    fprintf(stderr, "%s%s step %lld/%lld  loss %.4f  acc %5.1f%%  %.0f tok/s  ETA %s%s", tty ? "\r\033[K" : "",
-            io->label, (long long)st->step, (long long)r->train.steps, loss, 100 * acc, tok_s, eta,
+    char bar[24] = "";
+    if (tty) {  // [#########...........]
+        int w = (int)(20 * st->step / (r->train.steps > 0 ? r->train.steps : 1));
+        bar[0] = '[';
+        for (int i = 0; i < 20; i++) bar[1 + i] = i < w ? '#' : '.';
+        bar[21] = ']';
+        bar[22] = ' ';
+        bar[23] = 0;
+    }
+    fprintf(stderr, "%s%s %sstep %lld/%lld  loss %.4f  acc %5.1f%%  %.0f tok/s  ETA %s%s", tty ? "\r\033[K" : "",
+            io->label, bar, (long long)st->step, (long long)r->train.steps, loss, 100 * acc, tok_s, eta,
             tty && !final ? "" : "\n");
     fflush(stderr);
 }
