@@ -361,7 +361,7 @@ static int parse_sweep(lra_experiment *e, const char *prefix, const lra_ynode *m
         if ((rc = check_sweep_key(path, map->key_where[i], err))) return rc;
         lra_sweep_axis ax;
         if (!axis_alloc(&ax, 1)) return lra_err_set(err, LRA_ENOMEM, "out of memory");
-        snprintf(ax.keys[0], LRA_KEY_MAX, "%s", path);
+        snprintf(ax.keys[0], LRA_KEY_MAX, "%.*s", LRA_KEY_MAX - 1, path);
         snprintf(ax.key_where[0], LRA_WHERE_MAX, "%s", map->key_where[i]);
         if ((rc = axis_values(v, path, &ax.values, &ax.n_values, err))) {
             ax.n_values = ax.values ? ax.n_values : 0;
@@ -889,6 +889,7 @@ int lra_experiment_point(const lra_experiment *e, int64_t index, lra_run_spec *r
     int cap = e->n_set + 1;
     for (int a = 0; a < e->n_axes; a++) cap += e->axes[a].n_keys;
     if (!(r->set = calloc((size_t)cap, sizeof *r->set))) return lra_err_set(err, LRA_ENOMEM, "out of memory");
+    // on any error below, r is released (the caller frees only what succeeded)
     int bad = 0;
     for (int i = 0; i < e->n_set; i++) bad |= spec_put(r, e->set[i].key, e->set[i].value, e->set[i].where);
     int64_t rem = index;
@@ -904,9 +905,11 @@ int lra_experiment_point(const lra_experiment *e, int64_t index, lra_run_spec *r
             snprintf(r->label + strlen(r->label), sizeof r->label - strlen(r->label), "%s%s=%s", r->label[0] ? "," : "",
                      e->axes[a].keys[j], v->value);
         }
-    if (bad) return lra_err_set(err, LRA_ENOMEM, "out of memory");
-    char *desc = malloc(8192);
-    if (!desc) return lra_err_set(err, LRA_ENOMEM, "out of memory");
+    char *desc = bad ? NULL : malloc(8192);
+    if (!desc) {
+        lra_run_spec_free(r);
+        return lra_err_set(err, LRA_ENOMEM, "out of memory");
+    }
     int rc = resolve_top(r, err);
     if (!rc) rc = resolve_task(r, e->file, err);
     if (!rc) rc = resolve_model(r, desc, 8192, err);
@@ -919,5 +922,6 @@ int lra_experiment_point(const lra_experiment *e, int64_t index, lra_run_spec *r
         snprintf(err->msg + len, sizeof err->msg - len, " (sweep point %lld of %lld: %s)", (long long)index + 1,
                  (long long)lra_experiment_count(e), r->label);
     }
+    if (rc) lra_run_spec_free(r);
     return rc;
 }

@@ -101,7 +101,8 @@ typedef struct {
 
 // Expands, validates and resolves point `index` of the sweep (opens the task
 // to resolve its parameters, configures the mixer alone). Errors name the
-// setting's file:line:column and key path, then the sweep point.
+// setting's file:line:column and key path, then the sweep point. On error r
+// holds nothing to free.
 int  lra_experiment_point(const lra_experiment *e, int64_t index, lra_run_spec *r, lra_err *err);
 void lra_run_spec_free(lra_run_spec *r);
 

@@ -269,8 +269,9 @@ static int validate_all(const lra_experiment *e, lra_run_spec **out, int64_t *n_
     lra_run_spec *runs = calloc((size_t)n, sizeof *runs);
     if (!runs) return lra_err_set(err, LRA_ENOMEM, "%lld runs: out of memory", (long long)n);
     int rc = LRA_OK;
-    int64_t i;
-    for (i = 0; i < n && !rc; i++) rc = lra_experiment_point(e, i, &runs[i], err);
+    int64_t i;  // points resolved
+    for (i = 0; i < n && !rc; i++)
+        if ((rc = lra_experiment_point(e, i, &runs[i], err))) i--;
     for (int64_t j = 1; j < n && !rc; j++)
         if (strcmp(runs[j].db, runs[0].db))
             rc = lra_err_set(err, LRA_EINVAL, "%s: db: every run of a sweep writes one database (%s, then %s)",
