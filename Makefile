@@ -97,7 +97,7 @@ endif
 all: deps $(BUILD)/lra $(TESTS32) $(TESTS64)
 
 # ---- packages ------------------------------------------------------------------------
-DEB_PKGS := libfftw3-dev libopenblas-dev libopenblas-openmp-dev libyaml-dev libsqlite3-dev libpng-dev
+DEB_PKGS := libfftw3-dev libopenblas-dev libopenblas-openmp-dev libyaml-dev libsqlite3-dev libpng-dev sqlite3 gnuplot-nox
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
@@ -146,7 +146,7 @@ $(F64)/tests/%: $(F64)/tests/%.o $(TEST_SUPPORT:%.c=$(F64)/%.o) $(LIB64_OBJS)
 
 # ---- commands -----------------------------------------------------------------------
 test: all
-	@LRA=$(BUILD)/lra tests/run.sh $(TESTS32) $(TESTS64) tests/cli.sh
+	@LRA=$(BUILD)/lra tests/run.sh $(TESTS32) $(TESTS64) tests/cli.sh tests/reports.sh
 
 # allocator_may_return_null: the tests check that a huge allocation is refused with a message
 test-sanitize:

@@ -7,6 +7,7 @@
 #include "bench.h"
 #include "demo.h"
 #include "dump.h"
+#include "table.h"
 
 #include <math.h>
 #include <string.h>
@@ -23,6 +24,9 @@ static const char usage[] =
     "             model on a task, for checks against other frameworks ('lra dump' for help)\n"
     "  bench      time forward+backward and measure peak memory of one block per mixer\n"
     "             over sequence lengths ('lra bench --help')\n"
+    "  table      LRA Table 1 (accuracy per task beside the published rows) and Table 2\n"
+    "             (speed and memory relative to attention) from the results database\n"
+    "             ('lra table --help')\n"
     "  backends   list the compute backends, whether each is available, and its ops\n"
     "  help       show this message\n"
     "\n"
@@ -104,8 +108,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "data")) rc = lra_cmd_data(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "bench")) rc = lra_cmd_bench(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "dump")) rc = lra_cmd_dump(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "table")) rc = lra_cmd_table(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, backends, help)\n", argv[1]);
+        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, table, backends, help)\n", argv[1]);
         return 2;
     }
     if (rc) {
