@@ -8,6 +8,7 @@
 #include "demo.h"
 #include "dump.h"
 #include "table.h"
+#include "plot.h"
 
 #include <math.h>
 #include <string.h>
@@ -27,6 +28,8 @@ static const char usage[] =
     "  table      LRA Table 1 (accuracy per task beside the published rows) and Table 2\n"
     "             (speed and memory relative to attention) from the results database\n"
     "             ('lra table --help')\n"
+    "  plot       speed and memory against sequence length per mixer, or training\n"
+    "             curves, as PNG or SVG through gnuplot ('lra plot --help')\n"
     "  backends   list the compute backends, whether each is available, and its ops\n"
     "  help       show this message\n"
     "\n"
@@ -109,8 +112,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "bench")) rc = lra_cmd_bench(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "dump")) rc = lra_cmd_dump(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "table")) rc = lra_cmd_table(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "plot")) rc = lra_cmd_plot(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, table, backends, help)\n", argv[1]);
+        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, table, plot, backends, help)\n", argv[1]);
         return 2;
     }
     if (rc) {

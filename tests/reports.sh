@@ -50,7 +50,26 @@ check table_missing_db 1 "no such database" -- "$LRA" table --db "$tmp/none.db"
 check table_bad_format 2 "--format: expected md, csv, latex or html, got 'pdf'" -- "$LRA" table --db "$db" --format pdf
 "$LRA" table --db "$db" --out "$tmp/t.md" --sweep quick --kind accuracy
 if cmp -s "$tmp/t.md" <("$LRA" table --db "$db" --sweep quick --kind accuracy); then ok table_out_file; else bad table_out_file "--out differs from stdout"; fi
-#@PLOT@
+# ---- lra plot ----
+check plot_bad_kind 2 "--kind: expected scaling or curves, got 'pie'" -- "$LRA" plot --db "$db" --kind pie --out "$tmp/p.png"
+check plot_no_out 2 "--out: missing" -- "$LRA" plot --db "$db" --kind scaling
+check plot_bad_ext 2 "--out: expected a .png or .svg file name, got '$tmp/p.gif'" -- "$LRA" plot --db "$db" --out "$tmp/p.gif"
+check plot_no_run 1 "--runs: no run with id 999 in" -- "$LRA" plot --db "$db" --kind curves --runs 999 --out "$tmp/p.svg"
+check plot_no_perf 1 "no training perf rows of task 'image'" -- "$LRA" plot --db "$db" --task image --out "$tmp/p.svg"
+if command -v gnuplot >/dev/null; then
+    check plot_scaling_png 0 "written" -- "$LRA" plot --db "$db" --sweep scaling --kind scaling --out "$tmp/s.png"
+    sig=$(head -c 8 "$tmp/s.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')
+    if [ "$sig" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$tmp/s.png")" -gt 5000 ]; then ok plot_png_signature
+    else bad plot_png_signature "'$sig'"; fi
+    check plot_curves_svg 0 "written" -- "$LRA" plot --db "$db" --kind curves --runs 1,11 --out "$tmp/c.svg"
+    if grep -q '<svg' "$tmp/c.svg" && grep -q '11: s4d listops seed 1' "$tmp/c.svg" && grep -q '1: attention listops seed 1' "$tmp/c.svg"
+    then ok plot_svg_labels; else bad plot_svg_labels "the SVG lacks <svg> or the run labels"; fi
+    "$LRA" plot --db "$db" --sweep scaling --metric steps --out "$tmp/s.svg" >/dev/null 2>&1
+    if grep -q "training steps/s" "$tmp/s.svg" && grep -q ">4K<" "$tmp/s.svg"; then ok plot_svg_axes
+    else bad plot_svg_axes "the SVG lacks the steps/s label or the 4K tic"; fi
+else
+    skipped plot_images "gnuplot is not installed (apt-get install gnuplot-nox)"
+fi
 #@REGRESS@
 #@REPORT@
 echo "$pass passed, $fail failed, $skip skipped"
