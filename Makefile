@@ -114,6 +114,16 @@ FLAGS_STAMP := $(BUILD)/flags.stamp
 FLAGS_NOW   := $(CC) $(CFLAGS32) | $(NVCC) $(NVCCFLAGS) | $(USE_CUDA)
 $(shell mkdir -p $(BUILD); echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
 
+# The commit and flags recorded with results (harness/buildinfo.c): only that
+# object is rebuilt when they change (the stamp holds the last values).
+GIT_COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+GIT_COMMIT  := $(GIT_COMMIT)$(if $(GIT_COMMIT),$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty))
+BUILD_INFO  := $(CC) $(OPT)$(if $(filter 1,$(NO_OMP)),, -fopenmp)$(if $(USE_CUDA), cuda)
+INFO_STAMP  := $(BUILD)/buildinfo.stamp
+$(shell echo '$(GIT_COMMIT) $(BUILD_INFO)' | cmp -s - $(INFO_STAMP) || echo '$(GIT_COMMIT) $(BUILD_INFO)' > $(INFO_STAMP))
+$(F32)/harness/buildinfo.o: $(INFO_STAMP)
+$(F32)/harness/buildinfo.o: CFLAGS32 += -DLRA_GIT_COMMIT='"$(GIT_COMMIT)"' -DLRA_BUILD_FLAGS='"$(BUILD_INFO)"'
+
 # V=1 shows the full commands
 Q := $(if $(filter 1,$(V)),,@)
 

@@ -3,8 +3,13 @@
 // block as the mixer's paper builds it, mean pooling, a linear head) over
 // sequence lengths, at a batch and width. Writes a table and, with --out,
 // CSV rows that tests/ref/bench_torch.py writes too for the same layers in
-// PyTorch, so the two can be compared line by line.
+// PyTorch, so the two can be compared line by line. With --db, the set is
+// recorded in the results database (bench_sets, bench): machine, build,
+// commit and every repeat's time, which `lra regress` compares.
 #include "bench.h"
+
+#include "buildinfo.h"
+#include "db.h"
 
 #include "../models/model.h"
 #include "args.h"
@@ -12,6 +17,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char bench_usage[] =
     "usage: lra bench [options]\n"
@@ -20,21 +26,25 @@ static const char bench_usage[] =
     "  --batch N         batch size B (default 16)\n"
     "  --width N         model width H (default 256)\n"
     "  --repeats N       timed iterations per point, median reported (default 3)\n"
+    "  --warmup N        untimed iterations before them (default 1)\n"
     "  --model KEY=VALUE extra model parameter for every mixer (repeatable)\n"
     "  --backend NAME    cpu (default) or cuda;  --threads N  CPU threads (default: all cores)\n"
     "  --max-gib X       skip points whose activations would pass X GiB (default 16)\n"
-    "  --out FILE        append CSV rows (header written when the file is new)\n";
+    "  --out FILE        append CSV rows (header written when the file is new)\n"
+    "  --db FILE         record the set in this results database (every repeat's time)\n"
+    "  --name NAME       the set's name there (default bench-<UTC time>)\n";
 
 static const char *const bench_options[] = { "--mixers", "--lengths", "--batch", "--width", "--repeats", "--model",
-                                             "--backend", "--threads", "--max-gib", "--out", NULL };
+                                             "--backend", "--threads", "--max-gib", "--out", "--warmup",
+                                             "--db", "--name", NULL };
 
 #define BENCH_MAX 16
 
 typedef struct {
     char        mixers[BENCH_MAX][32];
-    int         n_mixers, lengths[BENCH_MAX], n_lengths, B, H, repeats, threads;
+    int         n_mixers, lengths[BENCH_MAX], n_lengths, B, H, repeats, warmup, threads;
     double      max_gib;
-    const char *backend, *out;
+    const char *backend, *out, *db, *name;
     lra_kv      model[32];
     int         n_model;
 } bench_args;
@@ -72,7 +82,7 @@ static int parse(int argc, char **argv, bench_args *a, lra_err *err) {
     memset(a, 0, sizeof *a);
     for (int i = 0; i < lra_mixer_count() && i < BENCH_MAX; i++) strcpy(a->mixers[a->n_mixers++], lra_mixer_at(i)->name);
     a->lengths[0] = 1024, a->lengths[1] = 4096, a->lengths[2] = 16384, a->n_lengths = 3;
-    a->B = 16, a->H = 256, a->repeats = 3, a->max_gib = 16, a->backend = "cpu";
+    a->B = 16, a->H = 256, a->repeats = 3, a->warmup = 1, a->max_gib = 16, a->backend = "cpu";
     for (int i = 0; i < argc; i += 2) {
         const char *o = argv[i];
         char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -89,7 +99,10 @@ static int parse(int argc, char **argv, bench_args *a, lra_err *err) {
         else if (!strcmp(o, "--repeats")) rc = lra_arg_int(o, v, 1, &a->repeats, err);
         else if (!strcmp(o, "--threads")) rc = lra_arg_int(o, v, 0, &a->threads, err);
         else if (!strcmp(o, "--backend")) a->backend = v;
+        else if (!strcmp(o, "--warmup")) rc = lra_arg_int(o, v, 0, &a->warmup, err);
         else if (!strcmp(o, "--out")) a->out = v;
+        else if (!strcmp(o, "--db")) a->db = v;
+        else if (!strcmp(o, "--name")) a->name = v;
         else if (!strcmp(o, "--max-gib")) {
             char *end;
             a->max_gib = strtod(v, &end);
@@ -104,7 +117,8 @@ static int parse(int argc, char **argv, bench_args *a, lra_err *err) {
 
 typedef struct {
     double fwd_ms, bwd_ms, peak_mib, rss_mib;
-    int64_t n_params;
+    int64_t n_params, peak_bytes;
+    double *total_ms;  // every repeat's fwd+bwd time, in measurement order (caller's array)
 } bench_point;
 
 static int cmp_double(const void *a, const void *b) {
@@ -112,7 +126,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// One (mixer, L) point: build, one untimed iteration, `repeats` timed ones.
+// One (mixer, L) point: build, `warmup` untimed iterations, `repeats` timed ones.
 static int bench_one(const bench_args *a, lra_backend *be, const char *mixer, int L, bench_point *pt, lra_err *err) {
     char d[16];
     snprintf(d, sizeof d, "%d", a->H);
@@ -133,7 +147,7 @@ static int bench_one(const bench_args *a, lra_backend *be, const char *mixer, in
     lra_batch b = { a->B, tok, len, lab };
     double *fw = calloc((size_t)a->repeats, sizeof *fw), *bw = calloc((size_t)a->repeats, sizeof *bw);
     if (!tok || !fw || !bw) rc = lra_err_set(err, LRA_ENOMEM, "out of memory");
-    for (int r = -1; r < a->repeats && !rc; r++) {
+    for (int r = -a->warmup; r < a->repeats && !rc; r++) {
         double t0 = lra_now();
         rc = lra_model_forward(&m, &b, 1, (uint64_t)r, err);
         be->sync(be);
@@ -144,15 +158,16 @@ static int bench_one(const bench_args *a, lra_backend *be, const char *mixer, in
             be->sync(be);
         }
         double t2 = lra_now();
-        if (r >= 0) fw[r] = (t1 - t0) * 1e3, bw[r] = (t2 - t1) * 1e3;
+        if (r >= 0) fw[r] = (t1 - t0) * 1e3, bw[r] = (t2 - t1) * 1e3, pt->total_ms[r] = (t2 - t0) * 1e3;
     }
     if (!rc) {
         qsort(fw, (size_t)a->repeats, sizeof *fw, cmp_double);
         qsort(bw, (size_t)a->repeats, sizeof *bw, cmp_double);
         lra_mem_stats ms;
         be->mem_stats(be, &ms);
-        *pt = (bench_point){ fw[a->repeats / 2], bw[a->repeats / 2], ms.bytes_peak / 1048576.0,
-                             ms.host_rss_peak / 1048576.0, m.n_trainable };
+        pt->fwd_ms = fw[a->repeats / 2], pt->bwd_ms = bw[a->repeats / 2];
+        pt->peak_mib = ms.bytes_peak / 1048576.0, pt->rss_mib = ms.host_rss_peak / 1048576.0;
+        pt->n_params = m.n_trainable, pt->peak_bytes = (int64_t)ms.bytes_peak;
     }
     free(tok);
     free(fw);
@@ -167,6 +182,105 @@ static double bench_estimate_gib(const bench_args *a, int L) {
     return (double)a->B * L * a->H * sizeof(lra_real) * 24 / (1024.0 * 1024 * 1024);
 }
 
+// ---- the results database --------------------------------------------------------------
+
+// A new bench_sets row: the machine, the build and the command line.
+static int bench_db_set(lra_db *db, const bench_args *a, const lra_backend *be, int argc, char **argv, int64_t *set_id,
+                        lra_err *err) {
+    char now[32], name[128], host[256] = "", cmd[1024] = "lra bench";
+    lra_db_now(now);
+    snprintf(name, sizeof name, "%s", a->name ? a->name : "");
+    if (!a->name) snprintf(name, sizeof name, "bench-%s", now);
+    if (gethostname(host, sizeof host - 1)) host[0] = 0;
+    for (int i = 0; i < argc; i++) {
+        size_t n = strlen(cmd);
+        snprintf(cmd + n, sizeof cmd - n, " %s", argv[i]);
+    }
+    sqlite3_stmt *st;
+    if (lra_db_prepare(db,
+                       "INSERT INTO bench_sets (name, command, backend, device, threads, git_commit, build_flags, host,"
+                       " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       &st, err))
+        return err->code;
+    const char *text[] = { name, cmd, a->backend, be->device };
+    for (int i = 0; i < 4; i++) sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 5, be->n_threads);
+    sqlite3_bind_text(st, 6, lra_build_commit(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, lra_build_flags(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 9, now, -1, SQLITE_TRANSIENT);
+    int rc = lra_db_done(db, st, err);
+    sqlite3_finalize(st);
+    *set_id = sqlite3_last_insert_rowid(db->db);
+    if (!rc) printf("recording set '%s' (id %lld) in %s\n", name, (long long)*set_id, db->path);
+    return rc;
+}
+
+// One bench row (kind layer): every repeat's fwd+bwd time, their median and range.
+static int bench_db_row(lra_db *db, int64_t set_id, const bench_args *a, const char *mixer, int L, const bench_point *pt,
+                        const char *status, lra_err *err) {
+    char config[512] = "", samples[4096] = "", note[160];
+    for (int i = 0; i < a->n_model; i++) {
+        size_t n = strlen(config);
+        snprintf(config + n, sizeof config - n, "%s%s=%s", i ? "," : "", a->model[i].key, a->model[i].value);
+    }
+    int ok = !strcmp(status, "ok");
+    double sorted[4096 / 8], med = 0;
+    int n = ok ? (a->repeats < 4096 / 8 ? a->repeats : 4096 / 8) : 0;
+    for (int r = 0; r < n; r++) {
+        size_t k = strlen(samples);
+        snprintf(samples + k, sizeof samples - k, "%s%.4f", r ? "," : "", pt->total_ms[r]);
+        sorted[r] = pt->total_ms[r];
+    }
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    if (n) med = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    snprintf(note, sizeof note, "fwd_ms=%.3f bwd_ms=%.3f params=%lld rss_mib=%.1f", pt->fwd_ms, pt->bwd_ms,
+             (long long)pt->n_params, pt->rss_mib);
+    sqlite3_stmt *st;
+    if (lra_db_prepare(db,
+                       "INSERT INTO bench (set_id, kind, mixer, B, L, H, config, status, repeats, samples_ms, median_ms,"
+                       " min_ms, max_ms, tokens_per_s, peak_bytes, note) VALUES (?, 'layer', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                       " ?, ?, ?, ?, ?)",
+                       &st, err))
+        return err->code;
+    const char *short_status = ok ? "ok" : strstr(status, "memory") ? "oom" : "skipped";
+    sqlite3_bind_int64(st, 1, set_id);
+    sqlite3_bind_text(st, 2, mixer, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, a->B);
+    sqlite3_bind_int(st, 4, L);
+    sqlite3_bind_int(st, 5, a->H);
+    sqlite3_bind_text(st, 6, config, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, short_status, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, n);
+    if (ok) {
+        sqlite3_bind_text(st, 9, samples, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_double(st, 10, med);
+        sqlite3_bind_double(st, 11, sorted[0]);
+        sqlite3_bind_double(st, 12, sorted[n - 1]);
+        sqlite3_bind_double(st, 13, a->B * (double)L / (med / 1e3));
+        sqlite3_bind_int64(st, 14, pt->peak_bytes);
+        sqlite3_bind_text(st, 15, note, -1, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_text(st, 15, status, -1, SQLITE_STATIC);
+    }
+    int rc = lra_db_done(db, st, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+// ---- the command ---------------------------------------------------------------------------
+
+static FILE *bench_csv(const char *path, lra_err *err) {
+    FILE *probe = fopen(path, "r");
+    int fresh = !probe;
+    if (probe) fclose(probe);
+    FILE *csv = fopen(path, "a");
+    if (!csv) lra_err_set(err, LRA_EIO, "%s: cannot open for appending", path);
+    else if (fresh)
+        fprintf(csv, "impl,device,threads,mixer,B,H,L,fwd_ms,bwd_ms,total_ms,tokens_per_s,peak_mib,rss_mib,params,status\n");
+    return csv;
+}
+
 int lra_cmd_bench(int argc, char **argv, lra_err *err) {
     bench_args a;
     int rc = parse(argc, argv, &a, err);
@@ -174,21 +288,22 @@ int lra_cmd_bench(int argc, char **argv, lra_err *err) {
     lra_backend *be = lra_backend_init(a.backend, a.threads, err);
     if (!be) return err->code;
     FILE *csv = NULL;
-    if (a.out) {
-        FILE *probe = fopen(a.out, "r");
-        int fresh = !probe;
-        if (probe) fclose(probe);
-        csv = fopen(a.out, "a");
-        if (!csv) rc = lra_err_set(err, LRA_EIO, "%s: cannot open for appending", a.out);
-        else if (fresh) fprintf(csv, "impl,device,threads,mixer,B,H,L,fwd_ms,bwd_ms,total_ms,tokens_per_s,peak_mib,rss_mib,params,status\n");
+    lra_db db = { 0 };
+    int64_t set_id = 0;
+    double *samples = calloc((size_t)a.repeats, sizeof *samples);
+    if (!samples) rc = lra_err_set(err, LRA_ENOMEM, "out of memory");
+    if (!rc && a.out && !(csv = bench_csv(a.out, err))) rc = err->code;
+    if (!rc && a.db && !(rc = lra_db_open(&db, a.db, err))) rc = bench_db_set(&db, &a, be, argc, argv, &set_id, err);
+    if (!rc) {
+        printf("lra bench on %s: one block per mixer, B=%d, H=%d, fwd+bwd, median of %d after %d warm-up\n", be->device,
+               a.B, a.H, a.repeats, a.warmup);
+        printf("%-10s %7s %10s %10s %10s %12s %10s %10s\n", "mixer", "L", "fwd ms", "bwd ms", "total ms", "tokens/s",
+               "peak MiB", "params");
     }
-    printf("lra bench on %s: one block per mixer, B=%d, H=%d, fwd+bwd, median of %d\n", be->device, a.B, a.H, a.repeats);
-    printf("%-10s %7s %10s %10s %10s %12s %10s %10s\n", "mixer", "L", "fwd ms", "bwd ms", "total ms", "tokens/s",
-           "peak MiB", "params");
     for (int i = 0; i < a.n_mixers && !rc; i++)
         for (int j = 0; j < a.n_lengths && !rc; j++) {
             int L = a.lengths[j];
-            bench_point pt = { 0 };
+            bench_point pt = { .total_ms = samples };
             const char *status = "ok";
             lra_err e = { 0 };
             if (bench_estimate_gib(&a, L) > a.max_gib) status = "skipped (over --max-gib)";
@@ -212,8 +327,11 @@ int lra_cmd_bench(int argc, char **argv, lra_err *err) {
                 fprintf(csv, "lra,\"%s\",%d,%s,%d,%d,%d,%.3f,%.3f,%.3f,%.1f,%.1f,%.1f,%lld,%s\n", be->device, be->n_threads,
                         a.mixers[i], a.B, a.H, L, pt.fwd_ms, pt.bwd_ms, total, tps, pt.peak_mib, pt.rss_mib,
                         (long long)pt.n_params, status);
+            if (a.db) rc = bench_db_row(&db, set_id, &a, a.mixers[i], L, &pt, status, err);
         }
     if (csv) fclose(csv);
+    lra_db_close(&db);
+    free(samples);
     lra_backend_free(be);
     return rc;
 }
