@@ -9,6 +9,7 @@
 #include "dump.h"
 #include "table.h"
 #include "plot.h"
+#include "regress.h"
 
 #include <math.h>
 #include <string.h>
@@ -30,6 +31,8 @@ static const char usage[] =
     "             ('lra table --help')\n"
     "  plot       speed and memory against sequence length per mixer, or training\n"
     "             curves, as PNG or SVG through gnuplot ('lra plot --help')\n"
+    "  regress    compare a benchmark or accuracy set with a baseline (U test, threshold);\n"
+    "             exit status 1 on a regression ('lra regress --help')\n"
     "  backends   list the compute backends, whether each is available, and its ops\n"
     "  help       show this message\n"
     "\n"
@@ -113,8 +116,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "dump")) rc = lra_cmd_dump(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "table")) rc = lra_cmd_table(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "plot")) rc = lra_cmd_plot(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "regress")) rc = lra_cmd_regress(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, table, plot, backends, help)\n", argv[1]);
+        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, table, plot, regress, backends, help)\n", argv[1]);
         return 2;
     }
     if (rc) {

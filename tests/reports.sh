@@ -70,7 +70,56 @@ if command -v gnuplot >/dev/null; then
 else
     skipped plot_images "gnuplot is not installed (apt-get install gnuplot-nox)"
 fi
-#@REGRESS@
+# ---- lra regress ----
+# synthetic sets: 8 samples around 100 ms and 200 ms, then the same scaled
+mkset() {  # mkset FILE FACTOR [ACC]: a baseline file with timings times FACTOR and accuracies ACC
+    local f=$1 k=$2 acc=${3:-0.61}
+    { echo "# set: synthetic x$k"
+      echo "kind,mixer,B,L,H,config,status,median_ms,value,samples"
+      echo "layer,s4d,16,1024,256,,ok,0,0,$(for x in 100 101 99 102 98 100.5 99.5 101.5; do awk -v x=$x -v k=$k 'BEGIN{printf "%g ", x*k}'; done)"
+      echo "layer,attention,16,1024,256,\"mixer.heads=4,d_ffn=512\",ok,0,0,$(for x in 200 202 198 204 196 201 199 203; do awk -v x=$x -v k=$k 'BEGIN{printf "%g ", x*k}'; done)"
+      echo "layer,s4,16,1024,256,,ok,0,0,$(for x in 50 51 49; do awk -v x=$x -v k=$k 'BEGIN{printf "%g ", x*k}'; done)"
+      echo "accuracy,s4d,0,1024,0,task=listops,ok,0,$acc,$acc $acc"; } > "$f"
+}
+mkset "$tmp/base.csv" 1
+mkset "$tmp/slow.csv" 1.2
+mkset "$tmp/fast.csv" 0.8
+mkset "$tmp/near.csv" 1.02
+mkset "$tmp/dumb.csv" 1 0.55
+check regress_identical 0 "0 regression\(s\)" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/base.csv"
+check regress_identical_same 0 "\| layer \| s4d \| 16 \| 1024 \| 256 \| — \| 100.2 ms \| 100.2 ms \| \+0.0% \| 1 \| same \|" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/base.csv"
+# fully separated 8 against 8: exact two-sided p = 2 / C(16, 8) = 0.000155
+check regress_slower 1 "\| layer \| s4d \| 16 \| 1024 \| 256 \| — \| 100.2 ms \| 120.3 ms \| \+20.0% \| 0.000155 \| REGRESSION \|" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/slow.csv"
+check regress_slower_count 1 "3 regression\(s\)" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/slow.csv"
+check regress_slower_quoted_config 1 "\| attention \| 16 \| 1024 \| 256 \| mixer.heads=4,d_ffn=512 \| 200.5 ms \| 240.6 ms \| \+20.0% \| 0.000155 \| REGRESSION" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/slow.csv"
+# 3 against 3 cannot reach p < 0.05 (the least p is 0.1): the median decides
+check regress_few_samples 1 "\| s4 \| .* \| \+20.0% \| — \(n=3,3\) \| REGRESSION \(few samples: median only\)" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/slow.csv"
+check regress_faster 0 "\| s4d \| .* \| -20.0% \| 0.000155 \| improvement \|" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/fast.csv"
+check regress_within_threshold 0 "\| s4d \| .* \| \+2.0% \| 0.[0-9]+ \| same \|" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/near.csv"
+check regress_threshold_option 1 "\| s4d \| .* \| \+2.0% \| 0.[0-9]+ \| REGRESSION \|" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/near.csv" --threshold 1
+check regress_accuracy_drop 1 "\| accuracy \| s4d \| 0 \| 1024 \| 0 \| task=listops \| 61.00% \| 55.00% \| -6.00 pts \| — \| REGRESSION \|" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/dumb.csv"
+check regress_accuracy_tolerance 0 "\| -6.00 pts \| — \| same \|" -- "$LRA" regress --db "$tmp/none.db" --baseline "$tmp/base.csv" --new "$tmp/dumb.csv" --tolerance 7
+check regress_missing_db 1 "no such database" -- "$LRA" regress --db "$tmp/none.db" --baseline quick
+check regress_no_baseline 2 "--baseline: missing" -- "$LRA" regress --db "$db"
+# sets in the database: lra bench records one, export and compare it with itself
+bdb=$tmp/bench.db
+if "$LRA" bench --mixers s4d --lengths 32,64 --batch 2 --width 8 --repeats 3 --threads 1 --db "$bdb" --name one >/dev/null 2>&1 &&
+   "$LRA" bench --mixers s4d --lengths 32 --batch 2 --width 8 --repeats 3 --warmup 0 --threads 1 --db "$bdb" --name two >/dev/null 2>&1; then
+    rows=$(sqlite3 "$bdb" "SELECT count(*), sum(repeats = 3), sum(length(samples_ms) - length(replace(samples_ms, ',', '')) = 2), sum(median_ms BETWEEN min_ms AND max_ms) FROM bench WHERE status = 'ok'")
+    meta=$(sqlite3 "$bdb" "SELECT count(*) FROM bench_sets WHERE name IN ('one', 'two') AND git_commit IS NOT NULL AND build_flags IS NOT NULL AND device IS NOT NULL AND host IS NOT NULL")
+    if [ "$rows" = "3|3|3|3" ] && [ "$meta" = 2 ]; then ok bench_db_rows; else bad bench_db_rows "rows '$rows', sets '$meta'"; fi
+    check regress_db_export 0 "2 entries of one \(set 1" -- "$LRA" regress --db "$bdb" --export one --out "$tmp/one.csv"
+    check regress_db_vs_own_file 0 "\| s4d \| 2 \| 64 \| 8 \| — \| .* \| \+0.0% \| — \(n=3,3\) \| same \|" -- "$LRA" regress --db "$bdb" --baseline "$tmp/one.csv" --new one
+    # the newest set (two) against one: s4d at 64 is missing from two
+    check regress_db_newest 0 "missing from the new set" -- "$LRA" regress --db "$bdb" --baseline one --threshold 1000
+    check regress_db_unknown 1 "no bench set named 'nine'" -- "$LRA" regress --db "$bdb" --baseline nine
+else bad bench_db "lra bench --db failed"; fi
+# accuracy snapshots of a sweep
+check regress_snapshot 0 "set 'acc' \(id 1\): 13 entries recorded" -- "$LRA" regress --db "$db" --snapshot quick --name acc
+check regress_new_sweep_same 0 "\| accuracy \| s4d \| 0 \| 1024 \| 0 \| task=listops \| 59.00% \| 59.00% \| \+0.00 pts \| — \| same \|" -- "$LRA" regress --db "$db" --baseline acc --new-sweep quick
+sqlite3 "$db" "UPDATE runs SET test_acc = test_acc - 0.05 WHERE mixer = 's4d' AND task = 'image' AND sweep_id = 1"
+check regress_new_sweep_drop 1 "\| task=image \| 87.50% \| 82.50% \| -5.00 pts \| — \| REGRESSION \|" -- "$LRA" regress --db "$db" --baseline acc --new-sweep quick
+sqlite3 "$db" "UPDATE runs SET test_acc = test_acc + 0.05 WHERE mixer = 's4d' AND task = 'image' AND sweep_id = 1"
 #@REPORT@
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
