@@ -10,6 +10,7 @@
 #include "table.h"
 #include "plot.h"
 #include "regress.h"
+#include "report.h"
 
 #include <math.h>
 #include <string.h>
@@ -33,6 +34,8 @@ static const char usage[] =
     "             curves, as PNG or SVG through gnuplot ('lra plot --help')\n"
     "  regress    compare a benchmark or accuracy set with a baseline (U test, threshold);\n"
     "             exit status 1 on a regression ('lra regress --help')\n"
+    "  report     one self-contained HTML page of a results database: tables, plots,\n"
+    "             runs, benchmark comparisons ('lra report --help')\n"
     "  backends   list the compute backends, whether each is available, and its ops\n"
     "  help       show this message\n"
     "\n"
@@ -117,8 +120,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "table")) rc = lra_cmd_table(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "plot")) rc = lra_cmd_plot(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "regress")) rc = lra_cmd_regress(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "report")) rc = lra_cmd_report(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, table, plot, regress, backends, help)\n", argv[1]);
+        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, table, plot, regress, report, backends, help)\n", argv[1]);
         return 2;
     }
     if (rc) {

@@ -128,8 +128,8 @@ static int load_db_set(lra_db *db, const char *name, int64_t except, bench_set *
     if (!db) return lra_err_set(err, LRA_EIO, "set '%s': no results database (pass --db)", name ? name : "newest");
     sqlite3_stmt *st;
     if (lra_db_prepare(db,
-                       "SELECT id, name, created_at, device, git_commit FROM bench_sets WHERE (?1 IS NULL OR name = ?1)"
-                       " AND id != ?2 ORDER BY id DESC LIMIT 1",
+                       "SELECT id, name, created_at, device, git_commit FROM bench_sets WHERE (?1 IS NULL OR name = ?1"
+                       " OR '@' || id = ?1) AND id != ?2 ORDER BY id DESC LIMIT 1",
                        &st, err))
         return err->code;
     if (name) sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -367,6 +367,7 @@ static int is_file_arg(const char *s) {
     return n > 4 && !strcmp(s + n - 4, ".csv");
 }
 
+// arg: a .csv file, "@ID" (a set id), a set name, or NULL (the newest set but except).
 static int load_set(lra_db *db, const char *arg, int64_t except, bench_set *s, int64_t *id, lra_err *err) {
     *id = -1;
     if (arg && is_file_arg(arg)) return load_file_set(arg, s, err);
@@ -495,7 +496,8 @@ static const char regress_usage[] =
     "       lra regress --export NAME --out FILE.csv       write a set as a baseline file\n"
     "       lra regress --snapshot SWEEP --name NAME        record a sweep's test accuracies as a set\n"
     "  --db FILE          results database (default " LRA_DB_DEFAULT ")\n"
-    "  --baseline X       a set name in the database (its newest set of that name) or a .csv file\n"
+    "  --baseline X       a set name in the database (its newest set of that name), @ID (a set id)\n"
+    "                     or a .csv file\n"
     "  --new X            the same; default: the newest set of the database other than the baseline\n"
     "  --new-sweep SWEEP  compare the test accuracies of a sweep's done runs instead\n"
     "  --threshold PCT    median time change that counts (default 5)\n"

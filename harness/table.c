@@ -130,7 +130,10 @@ static void write_html(const lra_grid *g, FILE *f) {
         fputs("<tr>", f);
         for (int c = 0; c < g->n_cols; c++) {
             const char *tag = r == 0 ? "th" : "td";
-            fprintf(f, "<%s%s>", tag, g->right[c] && r ? " class=\"num\"" : "");
+            const char *v = g->cell[r][c], *cls = g->right[c] && r ? " class=\"num\"" : "";
+            if (r && !strncmp(v, "REGRESSION", 10)) cls = " class=\"bad\"";
+            else if (r && !strncmp(v, "improvement", 11)) cls = " class=\"good\"";
+            fprintf(f, "<%s%s>", tag, cls);
             lra_html_escape(f, g->cell[r][c]);
             fprintf(f, "</%s>", tag);
         }

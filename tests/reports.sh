@@ -120,6 +120,40 @@ check regress_new_sweep_same 0 "\| accuracy \| s4d \| 0 \| 1024 \| 0 \| task=lis
 sqlite3 "$db" "UPDATE runs SET test_acc = test_acc - 0.05 WHERE mixer = 's4d' AND task = 'image' AND sweep_id = 1"
 check regress_new_sweep_drop 1 "\| task=image \| 87.50% \| 82.50% \| -5.00 pts \| — \| REGRESSION \|" -- "$LRA" regress --db "$db" --baseline acc --new-sweep quick
 sqlite3 "$db" "UPDATE runs SET test_acc = test_acc + 0.05 WHERE mixer = 's4d' AND task = 'image' AND sweep_id = 1"
-#@REPORT@
+# ---- lra report ----
+check report_no_out 2 "--out: missing" -- "$LRA" report --db "$db"
+for name in one two; do
+    "$LRA" bench --mixers s4d --lengths 32 --batch 2 --width 8 --repeats 3 --threads 1 --db "$db" --name $name >/dev/null 2>&1
+done
+check report_written 0 "written" -- "$LRA" report --db "$db" --out "$tmp/r.html"
+html=$tmp/r.html
+n_runs=$(sqlite3 "$db" "SELECT count(*) FROM runs")
+missing=""
+for want in "<h2>LRA Table 1: accuracy</h2>" "<h2>LRA Table 2: speed and memory on Text</h2>" "<h2>Training curves</h2>" \
+            "<h2>Runs</h2>" "<h2>Benchmark sets</h2>" "<h2>Regressions</h2>" "<td>S4D-LegS</td>" "$n_runs runs." \
+            "<td>non-finite loss at step 40</td>" "<td>one</td>" "<td>two</td>" \
+            "<caption>Benchmark and accuracy changes against the baseline</caption>" "</html>"; do
+    grep -qF -- "$want" "$html" || missing="$missing [$want]"
+done
+if [ -z "$missing" ]; then ok report_sections; else bad report_sections "missing:$missing"; fi
+# self-contained: nothing fetched from elsewhere
+if grep -qE '<(script|link|img|iframe)[^>]*(src|href)=' "$html"; then bad report_self_contained "external resource"; else ok report_self_contained; fi
+if command -v gnuplot >/dev/null; then
+    if [ "$(grep -c '<svg' "$html")" -eq 2 ]; then ok report_inline_svg; else bad report_inline_svg "want 2 inline <svg> plots"; fi
+fi
+# headless Chromium parses and draws it (skipped when Chromium is absent)
+chrome=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [ -n "$chrome" ]; then
+    flags="--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir=$tmp/chrome"
+    dom=$(timeout 120 "$chrome" $flags --dump-dom "file://$html" 2>/dev/null)
+    if grep -q "LRA Table 1" <<<"$dom" && grep -q "<svg" <<<"$dom" && grep -q "<td>S4D-LegS</td>" <<<"$dom"; then ok report_chromium_dom
+    else bad report_chromium_dom "Chromium's DOM lacks the tables or plots"; fi
+    timeout 120 "$chrome" $flags --window-size=1280,2000 --screenshot="$tmp/r.png" "file://$html" >/dev/null 2>&1
+    sig=$(head -c 8 "$tmp/r.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')
+    if [ "$sig" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$tmp/r.png")" -gt 20000 ]; then ok report_chromium_screenshot
+    else bad report_chromium_screenshot "no screenshot or a blank one"; fi
+else
+    skipped report_chromium "Chromium is not installed (apt-get install chromium)"
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
