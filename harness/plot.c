@@ -61,18 +61,38 @@ static void gp_length_tics(FILE *f, const int *lengths, int n) {
     fprintf(f, ")\nset xrange [%g:%g]\n", lo / 1.3, hi * 1.3);
 }
 
-static int gp_scaling(FILE *f, lra_db *db, const lra_plot_opts *o, lra_err *err) {
-    sqlite3_stmt *st;
+// Rows (series, L, tokens/s, steps/s, peak bytes) from the runs' perf rows,
+// or from a bench set's layer rows (steps: fwd+bwd iterations per second;
+// the series names B and H when the set has several).
+static int scaling_query(lra_db *db, const lra_plot_opts *o, sqlite3_stmt **st, lra_err *err) {
+    if (o->bench) {
+        if (lra_db_prepare(db,
+                           "WITH s AS (SELECT id FROM bench_sets WHERE name = ?1 OR '@' || id = ?1 ORDER BY id DESC LIMIT 1),"
+                           " b AS (SELECT * FROM bench WHERE set_id = (SELECT id FROM s) AND kind = 'layer' AND status = 'ok')"
+                           " SELECT CASE WHEN (SELECT count(DISTINCT B || 'x' || H) FROM b) > 1"
+                           " THEN mixer || ' B=' || B || ' H=' || H ELSE mixer END AS series, L, AVG(tokens_per_s),"
+                           " AVG(1000.0 / median_ms), AVG(peak_bytes) FROM b GROUP BY series, L ORDER BY series, L",
+                           st, err))
+            return err->code;
+        sqlite3_bind_text(*st, 1, o->bench, -1, SQLITE_STATIC);
+        return LRA_OK;
+    }
     if (lra_db_prepare(db,
                        "SELECT r.mixer, r.seq_len, AVG(p.tokens_per_s), AVG(p.steps_per_s),"
                        " AVG(COALESCE(p.peak_backend_bytes, p.peak_rss_bytes)) FROM perf p JOIN runs r ON r.id = p.run_id"
                        " WHERE p.phase = 'train' AND r.task = ?2 AND " SWEEP_FILTER
                        " GROUP BY r.mixer, r.seq_len ORDER BY r.mixer, r.seq_len",
-                       &st, err))
+                       st, err))
         return err->code;
-    if (o->sweep) sqlite3_bind_text(st, 1, o->sweep, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, o->task, -1, SQLITE_STATIC);
-    char mixers[32][32];
+    if (o->sweep) sqlite3_bind_text(*st, 1, o->sweep, -1, SQLITE_STATIC);
+    sqlite3_bind_text(*st, 2, o->task, -1, SQLITE_STATIC);
+    return LRA_OK;
+}
+
+static int gp_scaling(FILE *f, lra_db *db, const lra_plot_opts *o, lra_err *err) {
+    sqlite3_stmt *st;
+    if (scaling_query(db, o, &st, err)) return err->code;
+    char mixers[32][64];
     int n = 0, rc, tokens = strcmp(o->metric, "steps") != 0, lengths[16], n_len = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *m = (const char *)sqlite3_column_text(st, 0);
@@ -90,18 +110,31 @@ static int gp_scaling(FILE *f, lra_db *db, const lra_plot_opts *o, lra_err *err)
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return lra_db_fail(db, "reading perf", err);
+    if (!n && o->bench) return lra_err_set(err, LRA_EINVAL, "no measured layer rows in bench set '%s' of %s", o->bench, db->path);
     if (!n)
         return lra_err_set(err, LRA_EINVAL, "no training perf rows of task '%s'%s%s in %s (run a scaling sweep)", o->task,
                            o->sweep ? " in sweep " : "", o->sweep ? o->sweep : "", db->path);
     fputs("EOD\nset multiplot layout 1,2\nset logscale x 2\nset logscale y 10\nset xlabel 'sequence length L'\n", f);
     gp_length_tics(f, lengths, n_len);
     fputs("set format y '%.0s%c'\n", f);
-    fprintf(f, "set ylabel 'training %s/s'\nset title 'Speed (%s)'\nplot ", tokens ? "tokens" : "steps", o->task);
+    char what[96];
+    snprintf(what, sizeof what, o->bench ? "bench set %s" : "%s", o->bench ? o->bench : o->task);
+    fputs("set ylabel ", f);
+    gp_string(f, o->bench ? (tokens ? "fwd+bwd tokens/s" : "fwd+bwd iterations/s") : (tokens ? "training tokens/s" : "training steps/s"));
+    fputs("\nset title ", f);
+    gp_string(f, "Speed, ");
+    fputs(" . ", f);
+    gp_string(f, what);
+    fputs("\nplot ", f);
     for (int i = 0; i < n; i++) {
         fprintf(f, "%s$m%d using 1:2 with linespoints lw 2 pt 7 title ", i ? ", " : "", i);
         gp_string(f, mixers[i]);
     }
-    fprintf(f, "\nset ylabel 'peak memory (MiB)'\nset title 'Peak memory (%s)'\nplot ", o->task);
+    fputs("\nset format y '%g'\nset ylabel 'peak memory (MiB)'\nset title ", f);
+    gp_string(f, "Peak memory, ");
+    fputs(" . ", f);
+    gp_string(f, what);
+    fputs("\nplot ", f);
     for (int i = 0; i < n; i++) {
         fprintf(f, "%s$m%d using 1:3 with linespoints lw 2 pt 7 title ", i ? ", " : "", i);
         gp_string(f, mixers[i]);
@@ -243,12 +276,13 @@ static const char plot_usage[] =
     "  --kind K          scaling: training speed and peak memory against L per mixer (log-log);\n"
     "                    curves: loss and accuracy against step (train and validation)\n"
     "  --task NAME       scaling: the task of the runs (default text)\n"
+    "  --bench SET       scaling: from a bench set (name or @ID; lra bench --db) instead of runs\n"
     "  --metric M        scaling: tokens (tokens/s, default) or steps (steps/s)\n"
     "  --runs IDS        curves: comma-separated run ids (default: the first 8 with metrics)\n"
     "  --size WxH        pixels (default 960x400)\n"
     "  --out FILE        .png (pngcairo) or .svg; needs gnuplot\n";
 
-static const char *const plot_options[] = { "--db", "--sweep", "--kind", "--task", "--metric", "--runs",
+static const char *const plot_options[] = { "--db", "--sweep", "--kind", "--task", "--bench", "--metric", "--runs",
                                             "--size", "--out", NULL };
 
 static int parse_runs(const char *v, lra_plot_opts *o, lra_err *err) {
@@ -281,6 +315,7 @@ int lra_cmd_plot(int argc, char **argv, lra_err *err) {
         else if (!strcmp(a, "--sweep")) o.sweep = v;
         else if (!strcmp(a, "--kind")) o.kind = v;
         else if (!strcmp(a, "--task")) o.task = v;
+        else if (!strcmp(a, "--bench")) o.bench = v;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--runs")) rc = parse_runs(v, &o, err);
         else if (!strcmp(a, "--metric")) {

@@ -12,6 +12,7 @@ typedef struct {
     const char *sweep;              // NULL: every sweep
     const char *kind;               // "scaling" or "curves"
     const char *task;               // scaling: the task whose perf rows are plotted (default "text")
+    const char *bench;              // scaling: a bench set (name or @ID) instead of the runs' perf rows
     const char *metric;             // scaling: "tokens" (tokens/s, default) or "steps" (steps/s)
     int64_t     runs[LRA_PLOT_MAX_RUNS];
     int         n_runs;             // curves: 0 = the first runs of the sweep that have metrics

@@ -113,6 +113,12 @@ if "$LRA" bench --mixers s4d --lengths 32,64 --batch 2 --width 8 --repeats 3 --t
     # the newest set (two) against one: s4d at 64 is missing from two
     check regress_db_newest 0 "missing from the new set" -- "$LRA" regress --db "$bdb" --baseline one --threshold 1000
     check regress_db_unknown 1 "no bench set named 'nine'" -- "$LRA" regress --db "$bdb" --baseline nine
+    if command -v gnuplot >/dev/null; then
+        "$LRA" plot --db "$bdb" --bench one --out "$tmp/b.svg" >/dev/null 2>&1
+        if grep -q "Speed, bench set one" "$tmp/b.svg" && grep -q "fwd+bwd tokens/s" "$tmp/b.svg"; then ok plot_bench_set
+        else bad plot_bench_set "the SVG lacks the bench set's title or axis"; fi
+    fi
+    check plot_bench_unknown 1 "no measured layer rows in bench set 'nine'" -- "$LRA" plot --db "$bdb" --bench nine --out "$tmp/b.svg"
 else bad bench_db "lra bench --db failed"; fi
 # accuracy snapshots of a sweep
 check regress_snapshot 0 "set 'acc' \(id 1\): 13 entries recorded" -- "$LRA" regress --db "$db" --snapshot quick --name acc
