@@ -205,7 +205,7 @@ static int bench_db_set(lra_db *db, const bench_args *a, const lra_backend *be, 
     const char *text[] = { name, cmd, a->backend, be->device };
     for (int i = 0; i < 4; i++) sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 5, be->n_threads);
-    sqlite3_bind_text(st, 6, lra_build_commit(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, lra_git_commit(), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, lra_build_flags(), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, host, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 9, now, -1, SQLITE_TRANSIENT);

@@ -323,7 +323,7 @@ static int save_db_set(lra_db *db, const bench_set *s, const char *name, lra_err
     if (!rc) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, s->label, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, lra_build_commit(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, lra_git_commit(), -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, lra_build_flags(), -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
         rc = lra_db_done(db, st, err);

@@ -175,7 +175,7 @@ static int write_report(FILE *f, lra_db *db, const report_args *a, lra_grid *g, 
         fputs(", sweep ", f);
         lra_html_escape(f, a->sweep);
     }
-    fprintf(f, "; written %s by lra %s (%s).</p>\n", now, lra_build_commit(), lra_build_flags());
+    fprintf(f, "; written %s by lra %s (%s).</p>\n", now, lra_git_commit(), lra_build_flags());
     int rc = section_tables(f, db, a->sweep, g, err);
     if (!rc) rc = section_runs(f, db, a->sweep, err);
     if (!rc) rc = section_bench(f, db, a, g, err);
