@@ -1,7 +1,8 @@
 // bench.c: `lra bench`: forward and backward time and peak memory of one
 // residual block per mixer (the model with n_layers = 1: embedding, the
 // block as the mixer's paper builds it, mean pooling, a linear head) over
-// sequence lengths, at a batch and width. Writes a table and, with --out,
+// sequence lengths, batches and widths; with --kind step, the training step
+// (forward, backward, AdamW) of a model of --layers blocks. Writes a table and, with --out,
 // CSV rows that tests/ref/bench_torch.py writes too for the same layers in
 // PyTorch, so the two can be compared line by line. With --db, the set is
 // recorded in the results database (bench_sets, bench): machine, build,
@@ -23,8 +24,11 @@ static const char bench_usage[] =
     "usage: lra bench [options]\n"
     "  --mixers LIST     comma-separated mixers (default: all registered)\n"
     "  --lengths LIST    sequence lengths (default 1024,4096,16384)\n"
-    "  --batch N         batch size B (default 16)\n"
-    "  --width N         model width H (default 256)\n"
+    "  --batch LIST      batch sizes B (default 16)\n"
+    "  --width LIST      model widths H (default 256)\n"
+    "  --kind K          layer: fwd+bwd of one block (default); step: a training step\n"
+    "                    (fwd, bwd, AdamW) of a model of --layers blocks\n"
+    "  --layers N        blocks of the --kind step model (default 4)\n"
     "  --repeats N       timed iterations per point, median reported (default 3)\n"
     "  --warmup N        untimed iterations before them (default 1)\n"
     "  --model KEY=VALUE extra model parameter for every mixer (repeatable)\n"
@@ -36,15 +40,16 @@ static const char bench_usage[] =
 
 static const char *const bench_options[] = { "--mixers", "--lengths", "--batch", "--width", "--repeats", "--model",
                                              "--backend", "--threads", "--max-gib", "--out", "--warmup",
-                                             "--db", "--name", NULL };
+                                             "--db", "--name", "--kind", "--layers", NULL };
 
 #define BENCH_MAX 16
 
 typedef struct {
     char        mixers[BENCH_MAX][32];
-    int         n_mixers, lengths[BENCH_MAX], n_lengths, B, H, repeats, warmup, threads;
+    int         n_mixers, lengths[BENCH_MAX], n_lengths, B, H, repeats, warmup, threads, layers;
+    int         batches[BENCH_MAX], n_batches, widths[BENCH_MAX], n_widths;  // the grid; B, H: the current point
     double      max_gib;
-    const char *backend, *out, *db, *name;
+    const char *backend, *out, *db, *name, *kind;
     lra_kv      model[32];
     int         n_model;
 } bench_args;
@@ -82,7 +87,8 @@ static int parse(int argc, char **argv, bench_args *a, lra_err *err) {
     memset(a, 0, sizeof *a);
     for (int i = 0; i < lra_mixer_count() && i < BENCH_MAX; i++) strcpy(a->mixers[a->n_mixers++], lra_mixer_at(i)->name);
     a->lengths[0] = 1024, a->lengths[1] = 4096, a->lengths[2] = 16384, a->n_lengths = 3;
-    a->B = 16, a->H = 256, a->repeats = 3, a->warmup = 1, a->max_gib = 16, a->backend = "cpu";
+    a->B = a->batches[0] = 16, a->H = a->widths[0] = 256, a->n_batches = a->n_widths = 1;
+    a->repeats = 3, a->warmup = 1, a->max_gib = 16, a->backend = "cpu", a->kind = "layer", a->layers = 4;
     for (int i = 0; i < argc; i += 2) {
         const char *o = argv[i];
         char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -94,8 +100,14 @@ static int parse(int argc, char **argv, bench_args *a, lra_err *err) {
         if (rc) return rc;
         if (!strcmp(o, "--mixers")) rc = parse_mixers(v, a, err);
         else if (!strcmp(o, "--lengths")) rc = parse_list(o, v, a->lengths, &a->n_lengths, err);
-        else if (!strcmp(o, "--batch")) rc = lra_arg_int(o, v, 1, &a->B, err);
-        else if (!strcmp(o, "--width")) rc = lra_arg_int(o, v, 1, &a->H, err);
+        else if (!strcmp(o, "--batch")) rc = parse_list(o, v, a->batches, &a->n_batches, err);
+        else if (!strcmp(o, "--width")) rc = parse_list(o, v, a->widths, &a->n_widths, err);
+        else if (!strcmp(o, "--layers")) rc = lra_arg_int(o, v, 1, &a->layers, err);
+        else if (!strcmp(o, "--kind")) {
+            a->kind = v;
+            if (strcmp(v, "layer") && strcmp(v, "step"))
+                rc = lra_err_set(err, LRA_EUSAGE, "--kind: expected layer or step, got '%s'", v);
+        }
         else if (!strcmp(o, "--repeats")) rc = lra_arg_int(o, v, 1, &a->repeats, err);
         else if (!strcmp(o, "--threads")) rc = lra_arg_int(o, v, 0, &a->threads, err);
         else if (!strcmp(o, "--backend")) a->backend = v;
@@ -128,9 +140,11 @@ static int cmp_double(const void *a, const void *b) {
 
 // One (mixer, L) point: build, `warmup` untimed iterations, `repeats` timed ones.
 static int bench_one(const bench_args *a, lra_backend *be, const char *mixer, int L, bench_point *pt, lra_err *err) {
-    char d[16];
+    char d[16], layers[16];
+    int step = !strcmp(a->kind, "step");
     snprintf(d, sizeof d, "%d", a->H);
-    lra_kv kv[40] = { { "mixer", mixer, NULL }, { "d_model", d, NULL }, { "n_layers", "1", NULL },
+    snprintf(layers, sizeof layers, "%d", step ? a->layers : 1);
+    lra_kv kv[40] = { { "mixer", mixer, NULL }, { "d_model", d, NULL }, { "n_layers", layers, NULL },
                       { "dropout", "0", NULL }, { "pool", "mean", NULL }, { "head_hidden", "none", NULL } };
     int n = 6;
     for (int i = 0; i < a->n_model; i++) kv[n++] = a->model[i];
@@ -145,6 +159,8 @@ static int bench_one(const bench_args *a, lra_backend *be, const char *mixer, in
     for (int64_t i = 0; tok && i < (int64_t)a->B * L; i++) tok[i] = 1 + (int32_t)(lra_rand_bits(7, (uint64_t)i) % 15);
     for (int e = 0; e < a->B && e < 4096; e++) len[e] = L, lab[e] = e % 2;
     lra_batch b = { a->B, tok, len, lab };
+    lra_optim_config opt;
+    lra_optim_defaults(&opt);
     double *fw = calloc((size_t)a->repeats, sizeof *fw), *bw = calloc((size_t)a->repeats, sizeof *bw);
     if (!tok || !fw || !bw) rc = lra_err_set(err, LRA_ENOMEM, "out of memory");
     for (int r = -a->warmup; r < a->repeats && !rc; r++) {
@@ -155,6 +171,7 @@ static int bench_one(const bench_args *a, lra_backend *be, const char *mixer, in
         if (!rc) {
             lra_model_zero_grad(&m);
             rc = lra_model_backward(&m, err);
+            if (!rc && step) rc = lra_model_step(&m, &opt, r + a->warmup, NULL, err);
             be->sync(be);
         }
         double t2 = lra_now();
@@ -220,9 +237,10 @@ static int bench_db_set(lra_db *db, const bench_args *a, const lra_backend *be, 
 static int bench_db_row(lra_db *db, int64_t set_id, const bench_args *a, const char *mixer, int L, const bench_point *pt,
                         const char *status, lra_err *err) {
     char config[512] = "", samples[4096] = "", note[160];
+    if (!strcmp(a->kind, "step")) snprintf(config, sizeof config, "n_layers=%d", a->layers);
     for (int i = 0; i < a->n_model; i++) {
         size_t n = strlen(config);
-        snprintf(config + n, sizeof config - n, "%s%s=%s", i ? "," : "", a->model[i].key, a->model[i].value);
+        snprintf(config + n, sizeof config - n, "%s%s=%s", n ? "," : "", a->model[i].key, a->model[i].value);
     }
     int ok = !strcmp(status, "ok");
     double sorted[4096 / 8], med = 0;
@@ -238,13 +256,14 @@ static int bench_db_row(lra_db *db, int64_t set_id, const bench_args *a, const c
              (long long)pt->n_params, pt->rss_mib);
     sqlite3_stmt *st;
     if (lra_db_prepare(db,
-                       "INSERT INTO bench (set_id, kind, mixer, B, L, H, config, status, repeats, samples_ms, median_ms,"
-                       " min_ms, max_ms, tokens_per_s, peak_bytes, note) VALUES (?, 'layer', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                       " ?, ?, ?, ?, ?)",
+                       "INSERT INTO bench (set_id, mixer, B, L, H, config, status, repeats, samples_ms, median_ms,"
+                       " min_ms, max_ms, tokens_per_s, peak_bytes, note, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                       " ?, ?, ?, ?, ?, ?)",
                        &st, err))
         return err->code;
     const char *short_status = ok ? "ok" : strstr(status, "memory") ? "oom" : "skipped";
     sqlite3_bind_int64(st, 1, set_id);
+    sqlite3_bind_text(st, 16, a->kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, mixer, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 3, a->B);
     sqlite3_bind_int(st, 4, L);
@@ -294,15 +313,21 @@ int lra_cmd_bench(int argc, char **argv, lra_err *err) {
     if (!samples) rc = lra_err_set(err, LRA_ENOMEM, "out of memory");
     if (!rc && a.out && !(csv = bench_csv(a.out, err))) rc = err->code;
     if (!rc && a.db && !(rc = lra_db_open(&db, a.db, err))) rc = bench_db_set(&db, &a, be, argc, argv, &set_id, err);
+    int step = !strcmp(a.kind, "step");
     if (!rc) {
-        printf("lra bench on %s: one block per mixer, B=%d, H=%d, fwd+bwd, median of %d after %d warm-up\n", be->device,
-               a.B, a.H, a.repeats, a.warmup);
-        printf("%-10s %7s %10s %10s %10s %12s %10s %10s\n", "mixer", "L", "fwd ms", "bwd ms", "total ms", "tokens/s",
-               "peak MiB", "params");
+        if (step)
+            printf("lra bench on %s: training step (fwd, bwd, AdamW) of a %d-block model per mixer, median of %d after %d "
+                   "warm-up\n", be->device, a.layers, a.repeats, a.warmup);
+        else
+            printf("lra bench on %s: one block per mixer, fwd+bwd, median of %d after %d warm-up\n", be->device,
+                   a.repeats, a.warmup);
+        printf("%-10s %7s %5s %5s %10s %10s %10s %12s %10s %10s\n", "mixer", "L", "B", "H", "fwd ms",
+               step ? "bwd+opt ms" : "bwd ms", "total ms", "tokens/s", "peak MiB", "params");
     }
     for (int i = 0; i < a.n_mixers && !rc; i++)
-        for (int j = 0; j < a.n_lengths && !rc; j++) {
-            int L = a.lengths[j];
+        for (int k = 0; k < a.n_batches * a.n_widths * a.n_lengths && !rc; k++) {
+            a.B = a.batches[k / (a.n_widths * a.n_lengths)], a.H = a.widths[k / a.n_lengths % a.n_widths];
+            int L = a.lengths[k % a.n_lengths];
             bench_point pt = { .total_ms = samples };
             const char *status = "ok";
             lra_err e = { 0 };
@@ -318,10 +343,10 @@ int lra_cmd_bench(int argc, char **argv, lra_err *err) {
             int ok = !strcmp(status, "ok");
             double total = pt.fwd_ms + pt.bwd_ms, tps = ok ? a.B * (double)L / (total / 1e3) : 0;
             if (ok)
-                printf("%-10s %7d %10.1f %10.1f %10.1f %12.0f %10.0f %10lld\n", a.mixers[i], L, pt.fwd_ms, pt.bwd_ms,
-                       total, tps, pt.peak_mib, (long long)pt.n_params);
+                printf("%-10s %7d %5d %5d %10.1f %10.1f %10.1f %12.0f %10.0f %10lld\n", a.mixers[i], L, a.B, a.H,
+                       pt.fwd_ms, pt.bwd_ms, total, tps, pt.peak_mib, (long long)pt.n_params);
             else
-                printf("%-10s %7d %s\n", a.mixers[i], L, status);
+                printf("%-10s %7d %5d %5d %s\n", a.mixers[i], L, a.B, a.H, status);
             fflush(stdout);
             if (csv)
                 fprintf(csv, "lra,\"%s\",%d,%s,%d,%d,%d,%.3f,%.3f,%.3f,%.1f,%.1f,%.1f,%lld,%s\n", be->device, be->n_threads,
