@@ -2,7 +2,8 @@
 // residual block per mixer (the model with n_layers = 1: embedding, the
 // block as the mixer's paper builds it, mean pooling, a linear head) over
 // sequence lengths, batches and widths; with --kind step, the training step
-// (forward, backward, AdamW) of a model of --layers blocks. Writes a table and, with --out,
+// (forward, backward, AdamW) of a model of --layers blocks; with --kind
+// recurrent, the latency of one recurrent step (generation) of a mixer alone. Writes a table and, with --out,
 // CSV rows that tests/ref/bench_torch.py writes too for the same layers in
 // PyTorch, so the two can be compared line by line. With --db, the set is
 // recorded in the results database (bench_sets, bench): machine, build,
@@ -27,7 +28,9 @@ static const char bench_usage[] =
     "  --batch LIST      batch sizes B (default 16)\n"
     "  --width LIST      model widths H (default 256)\n"
     "  --kind K          layer: fwd+bwd of one block (default); step: a training step\n"
-    "                    (fwd, bwd, AdamW) of a model of --layers blocks\n"
+    "                    (fwd, bwd, AdamW) of a model of --layers blocks; recurrent: one\n"
+    "                    step of the mixer alone (ms per position over L steps; mixers\n"
+    "                    without a recurrent mode are skipped; --model mixer.KEY=V applies)\n"
     "  --layers N        blocks of the --kind step model (default 4)\n"
     "  --repeats N       timed iterations per point, median reported (default 3)\n"
     "  --warmup N        untimed iterations before them (default 1)\n"
@@ -105,8 +108,8 @@ static int parse(int argc, char **argv, bench_args *a, lra_err *err) {
         else if (!strcmp(o, "--layers")) rc = lra_arg_int(o, v, 1, &a->layers, err);
         else if (!strcmp(o, "--kind")) {
             a->kind = v;
-            if (strcmp(v, "layer") && strcmp(v, "step"))
-                rc = lra_err_set(err, LRA_EUSAGE, "--kind: expected layer or step, got '%s'", v);
+            if (strcmp(v, "layer") && strcmp(v, "step") && strcmp(v, "recurrent"))
+                rc = lra_err_set(err, LRA_EUSAGE, "--kind: expected layer, step or recurrent, got '%s'", v);
         }
         else if (!strcmp(o, "--repeats")) rc = lra_arg_int(o, v, 1, &a->repeats, err);
         else if (!strcmp(o, "--threads")) rc = lra_arg_int(o, v, 0, &a->threads, err);
@@ -193,6 +196,72 @@ static int bench_one(const bench_args *a, lra_backend *be, const char *mixer, in
     return rc;
 }
 
+// Positions one sample covers: the batch's sequences, or one position of
+// each sequence for a recurrent step.
+static double bench_positions(const bench_args *a, int L) {
+    return !strcmp(a->kind, "recurrent") ? a->B : (double)a->B * L;
+}
+
+// Recurrent latency: `repeats` samples, each the mean time of one step over
+// L steps from an empty state (x, one position per sequence, stays fixed).
+// A mixer without a recurrent mode returns LRA_EUNSUPPORTED.
+static int bench_recurrent(const bench_args *a, lra_backend *be, const char *mixer, int L, bench_point *pt,
+                           lra_err *err) {
+    lra_kv kv[32];
+    int n = 0;
+    for (int i = 0; i < a->n_model; i++)
+        if (!strncmp(a->model[i].key, "mixer.", 6)) kv[n] = a->model[i], kv[n++].key += 6;
+    lra_mixer_solo s;
+    be->mem_reset_peak(be);
+    int rc = lra_mixer_solo_new(&s, be, mixer, kv, n, a->H, a->B, L, 1, err);
+    if (rc) return rc;
+    if (!s.m.vt->step) {
+        lra_mixer_solo_free(&s);
+        return lra_err_set(err, LRA_EUNSUPPORTED, "%s has no recurrent mode", mixer);
+    }
+    size_t bytes = (size_t)a->B * a->H * sizeof(lra_real), sbytes = 0;
+    lra_real *host = malloc(bytes), *x = NULL, *y = NULL, *state = NULL;
+    if (!host) rc = lra_err_set(err, LRA_ENOMEM, "out of memory");
+    if (!rc) rc = s.m.vt->step_prepare(&s.m, be, err);
+    if (!rc) sbytes = (size_t)s.m.vt->state_size(&s.m, a->B) * sizeof(lra_real);
+    if (!rc && (!(x = be->alloc(be, bytes, err)) || !(y = be->alloc(be, bytes, err)) ||
+                !(state = be->alloc(be, sbytes, err))))
+        rc = err->code;
+    if (!rc) {
+        for (int64_t i = 0; i < (int64_t)a->B * a->H; i++) host[i] = (lra_real)(lra_rand_bits(9, (uint64_t)i) % 1000) / 1000;
+        be->upload(be, x, host, bytes);
+    }
+    lra_ctx ctx = { .be = be, .B = a->B, .L = 1, .training = 0, .seed = 1 };
+    for (int r = -a->warmup; r < a->repeats && !rc; r++) {
+        be->zero(be, state, sbytes);
+        be->sync(be);
+        double t0 = lra_now();
+        for (int t = 0; t < L && !rc; t++) rc = s.m.vt->step(&s.m, &ctx, state, y, x, err);
+        be->sync(be);
+        if (r >= 0) pt->total_ms[r] = (lra_now() - t0) * 1e3 / L;
+    }
+    if (!rc) {
+        double *v = malloc((size_t)a->repeats * sizeof *v);
+        if (!v) rc = lra_err_set(err, LRA_ENOMEM, "out of memory");
+        else {
+            memcpy(v, pt->total_ms, (size_t)a->repeats * sizeof *v);
+            qsort(v, (size_t)a->repeats, sizeof *v, cmp_double);
+            pt->fwd_ms = v[a->repeats / 2], pt->bwd_ms = 0;
+            free(v);
+        }
+        lra_mem_stats ms;
+        be->mem_stats(be, &ms);
+        pt->peak_mib = ms.bytes_peak / 1048576.0, pt->rss_mib = ms.host_rss_peak / 1048576.0;
+        pt->n_params = s.n_real, pt->peak_bytes = (int64_t)ms.bytes_peak;
+    }
+    if (x) be->free(be, x);
+    if (y) be->free(be, y);
+    if (state) be->free(be, state);
+    free(host);
+    lra_mixer_solo_free(&s);
+    return rc;
+}
+
 // Rough activation size, to skip points that cannot fit (attention's
 // backward temporaries grow with L; the model arena with B L H).
 static double bench_estimate_gib(const bench_args *a, int L) {
@@ -276,7 +345,7 @@ static int bench_db_row(lra_db *db, int64_t set_id, const bench_args *a, const c
         sqlite3_bind_double(st, 10, med);
         sqlite3_bind_double(st, 11, sorted[0]);
         sqlite3_bind_double(st, 12, sorted[n - 1]);
-        sqlite3_bind_double(st, 13, a->B * (double)L / (med / 1e3));
+        sqlite3_bind_double(st, 13, bench_positions(a, L) / (med / 1e3));
         sqlite3_bind_int64(st, 14, pt->peak_bytes);
         sqlite3_bind_text(st, 15, note, -1, SQLITE_TRANSIENT);
     } else {
@@ -313,15 +382,18 @@ int lra_cmd_bench(int argc, char **argv, lra_err *err) {
     if (!samples) rc = lra_err_set(err, LRA_ENOMEM, "out of memory");
     if (!rc && a.out && !(csv = bench_csv(a.out, err))) rc = err->code;
     if (!rc && a.db && !(rc = lra_db_open(&db, a.db, err))) rc = bench_db_set(&db, &a, be, argc, argv, &set_id, err);
-    int step = !strcmp(a.kind, "step");
+    int step = !strcmp(a.kind, "step"), recurrent = !strcmp(a.kind, "recurrent");
     if (!rc) {
-        if (step)
+        if (recurrent)
+            printf("lra bench on %s: one recurrent step of each mixer alone, ms per position over L steps, median of %d "
+                   "after %d warm-up\n", be->device, a.repeats, a.warmup);
+        else if (step)
             printf("lra bench on %s: training step (fwd, bwd, AdamW) of a %d-block model per mixer, median of %d after %d "
                    "warm-up\n", be->device, a.layers, a.repeats, a.warmup);
         else
             printf("lra bench on %s: one block per mixer, fwd+bwd, median of %d after %d warm-up\n", be->device,
                    a.repeats, a.warmup);
-        printf("%-10s %7s %5s %5s %10s %10s %10s %12s %10s %10s\n", "mixer", "L", "B", "H", "fwd ms",
+        printf("%-10s %7s %5s %5s %10s %10s %10s %12s %10s %10s\n", "mixer", "L", "B", "H", recurrent ? "step ms" : "fwd ms",
                step ? "bwd+opt ms" : "bwd ms", "total ms", "tokens/s", "peak MiB", "params");
     }
     for (int i = 0; i < a.n_mixers && !rc; i++)
@@ -330,9 +402,15 @@ int lra_cmd_bench(int argc, char **argv, lra_err *err) {
             int L = a.lengths[k % a.n_lengths];
             bench_point pt = { .total_ms = samples };
             const char *status = "ok";
+            char why[160];
             lra_err e = { 0 };
-            if (bench_estimate_gib(&a, L) > a.max_gib) status = "skipped (over --max-gib)";
-            else if (bench_one(&a, be, a.mixers[i], L, &pt, &e)) {
+            if (bench_estimate_gib(&a, L) > a.max_gib && !recurrent) status = "skipped (over --max-gib)";
+            else if (recurrent && bench_recurrent(&a, be, a.mixers[i], L, &pt, &e) && e.code != LRA_ENOMEM) {
+                snprintf(why, sizeof why, "skipped (%.140s)", e.msg);  // no recurrent mode, or not causal
+                status = why;
+            } else if (recurrent && e.code == LRA_ENOMEM) {
+                status = "out of memory";
+            } else if (!recurrent && bench_one(&a, be, a.mixers[i], L, &pt, &e)) {
                 if (e.code != LRA_ENOMEM) {
                     *err = e;
                     rc = e.code;
@@ -341,8 +419,11 @@ int lra_cmd_bench(int argc, char **argv, lra_err *err) {
                 status = "out of memory";
             }
             int ok = !strcmp(status, "ok");
-            double total = pt.fwd_ms + pt.bwd_ms, tps = ok ? a.B * (double)L / (total / 1e3) : 0;
-            if (ok)
+            double total = pt.fwd_ms + pt.bwd_ms, tps = ok ? bench_positions(&a, L) / (total / 1e3) : 0;
+            if (ok && recurrent)
+                printf("%-10s %7d %5d %5d %10.4f %10s %10.4f %12.0f %10.1f %10lld\n", a.mixers[i], L, a.B, a.H,
+                       pt.fwd_ms, "", total, tps, pt.peak_mib, (long long)pt.n_params);
+            else if (ok)
                 printf("%-10s %7d %5d %5d %10.1f %10.1f %10.1f %12.0f %10.0f %10lld\n", a.mixers[i], L, a.B, a.H,
                        pt.fwd_ms, pt.bwd_ms, total, tps, pt.peak_mib, (long long)pt.n_params);
             else

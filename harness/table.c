@@ -337,7 +337,7 @@ static void put_value(lra_grid *g, int r, int *c, int numeric, double v, const c
 
 // One row of our runs; v receives the task means (NAN where absent).
 static void row_ours(lra_grid *g, int r, const mixer_acc *a, int numeric, double v[N_TASKS]) {
-    int c = 0, lo = 1 << 30, hi = 0, any_synth = 0;
+    int c = 0, lo = 1 << 30, hi = 0;
     char synth[96] = "";
     grid_set(g, r, c++, "%s", a->mixer);
     grid_set(g, r, c++, "ours");
@@ -348,7 +348,6 @@ static void row_ours(lra_grid *g, int r, const mixer_acc *a, int numeric, double
         if (a->synthetic[t]) {
             size_t k = strlen(synth);
             snprintf(synth + k, sizeof synth - k, "%s%s", k ? ";" : "", task_keys[t]);
-            any_synth = 1;
         }
         if (numeric) {
             if (a->n[t]) grid_set(g, r, c++, "%.2f", v[t]), grid_set(g, r, c++, "%.2f", cell_std(a, t));
@@ -365,7 +364,6 @@ static void row_ours(lra_grid *g, int r, const mixer_acc *a, int numeric, double
     else if (lo == hi) grid_set(g, r, c++, "%d", hi);
     else grid_set(g, r, c++, "%d-%d", lo, hi);
     if (numeric) grid_set(g, r, c++, "%s", synth);
-    (void)any_synth;
 }
 
 static void row_published(lra_grid *g, int r, const published_row *p, int numeric) {

@@ -110,6 +110,10 @@ if "$LRA" bench --mixers s4d --lengths 32,64 --batch 2 --width 8 --repeats 3 --t
     if [ "$rows" = "3|3|3|3" ] && [ "$meta" = 2 ]; then ok bench_db_rows; else bad bench_db_rows "rows '$rows', sets '$meta'"; fi
     "$LRA" bench --mixers s4d --lengths 16,32 --batch 1,2 --width 8 --repeats 2 --threads 1 --db "$bdb" --name grid >/dev/null 2>&1
     "$LRA" bench --kind step --layers 2 --mixers s4d --lengths 32 --batch 2 --width 8 --repeats 2 --threads 1 --db "$bdb" --name step >/dev/null 2>&1
+    "$LRA" bench --kind recurrent --mixers s4d,attention --lengths 16 --batch 2 --width 8 --repeats 2 --threads 1 --db "$bdb" --name rec >/dev/null 2>&1
+    rec=$(sqlite3 "$bdb" "SELECT group_concat(kind || ':' || mixer || ':' || status || ':' || COALESCE(median_ms > 0, '') || ':' || COALESCE(note, ''), ' ') FROM bench WHERE set_id = (SELECT id FROM bench_sets WHERE name = 'rec')")
+    if [[ "$rec" == "recurrent:s4d:ok:1:fwd_ms="*" recurrent:attention:skipped::skipped (attention has no recurrent mode)" ]]; then ok bench_recurrent
+    else bad bench_recurrent "rows '$rec'"; fi
     grid=$(sqlite3 "$bdb" "SELECT group_concat(kind || ':' || B || 'x' || L || ':' || config, ' ') FROM bench WHERE set_id IN (SELECT id FROM bench_sets WHERE name IN ('grid', 'step'))")
     if [ "$grid" = "layer:1x16: layer:1x32: layer:2x16: layer:2x32: step:2x32:n_layers=2" ]; then ok bench_grid_and_step
     else bad bench_grid_and_step "rows '$grid'"; fi
@@ -117,7 +121,7 @@ if "$LRA" bench --mixers s4d --lengths 32,64 --batch 2 --width 8 --repeats 3 --t
     check regress_db_vs_own_file 0 "\| s4d \| 2 \| 64 \| 8 \| — \| .* \| \+0.0% \| — \(n=3,3\) \| same \|" -- "$LRA" regress --db "$bdb" --baseline "$tmp/one.csv" --new one
     # the newest set (two) against one: s4d at 64 is missing from two
     check regress_db_newest 0 "missing from the new set" -- "$LRA" regress --db "$bdb" --baseline one --new two --threshold 1000
-    check regress_db_default_newest 0 "\\| step \\| s4d \\| 2 \\| 32 \\| 8 \\| n_layers=2 \\| .*new \\(not in the baseline\\)" -- "$LRA" regress --db "$bdb" --baseline one
+    check regress_db_default_newest 0 "\\| recurrent \\| s4d \\| 2 \\| 16 \\| 8 \\| — \\| .*new \\(not in the baseline\\)" -- "$LRA" regress --db "$bdb" --baseline one
     check regress_db_unknown 1 "no bench set named 'nine'" -- "$LRA" regress --db "$bdb" --baseline nine
     if command -v gnuplot >/dev/null; then
         "$LRA" plot --db "$bdb" --bench one --out "$tmp/b.svg" >/dev/null 2>&1
