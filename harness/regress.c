@@ -7,7 +7,6 @@
 #include "buildinfo.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 
 void lra_regress_defaults(lra_regress_opts *o) { *o = (lra_regress_opts){ 0.05, 0.05, 2.0 }; }
@@ -396,72 +395,62 @@ static double median_of(const entry *e) {
     return e->n % 2 ? v[e->n / 2] : (v[e->n / 2 - 1] + v[e->n / 2]) / 2;
 }
 
-static void cell(lra_grid *g, int r, int c, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void cell(lra_grid *g, int r, int c, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g->cell[r][c], LRA_GRID_CELL, fmt, ap);
-    va_end(ap);
-    if (r >= g->n_rows) g->n_rows = r + 1;
-    if (c >= g->n_cols) g->n_cols = c + 1;
-}
-
 // The verdict of a timing pair; returns 1 for a regression.
 static int judge_time(const entry *b, const entry *n, const lra_regress_opts *o, lra_grid *g, int r) {
     double mb = median_of(b), mn = median_of(n), change = mb > 0 ? mn / mb - 1 : 0, min_p = 1;
     double p = lra_mann_whitney(b->samples, b->n, n->samples, n->n, &min_p);
     int testable = min_p <= o->alpha, beyond = fabs(change) > o->threshold;
-    cell(g, r, 6, "%.4g ms", mb);
-    cell(g, r, 7, "%.4g ms", mn);
-    cell(g, r, 8, "%+.1f%%", 100 * change);
-    if (testable) cell(g, r, 9, "%.3g", p);
-    else cell(g, r, 9, "— (n=%d,%d)", b->n, n->n);
+    lra_grid_set(g, r, 6, "%.4g ms", mb);
+    lra_grid_set(g, r, 7, "%.4g ms", mn);
+    lra_grid_set(g, r, 8, "%+.1f%%", 100 * change);
+    if (testable) lra_grid_set(g, r, 9, "%.3g", p);
+    else lra_grid_set(g, r, 9, "— (n=%d,%d)", b->n, n->n);
     const char *v = "same";
     if (beyond && (!testable || p < o->alpha)) v = change > 0 ? "REGRESSION" : "improvement";
     else if (beyond) v = "noise (not significant)";
-    cell(g, r, 10, "%s%s", v, beyond && !testable ? " (few samples: median only)" : "");
+    lra_grid_set(g, r, 10, "%s%s", v, beyond && !testable ? " (few samples: median only)" : "");
     return change > 0 && beyond && (!testable || p < o->alpha);
 }
 
 static int judge_accuracy(const entry *b, const entry *n, const lra_regress_opts *o, lra_grid *g, int r) {
     double d = 100 * (n->value - b->value);
-    cell(g, r, 6, "%.2f%%", 100 * b->value);
-    cell(g, r, 7, "%.2f%%", 100 * n->value);
-    cell(g, r, 8, "%+.2f pts", d);
-    cell(g, r, 9, "—");
+    lra_grid_set(g, r, 6, "%.2f%%", 100 * b->value);
+    lra_grid_set(g, r, 7, "%.2f%%", 100 * n->value);
+    lra_grid_set(g, r, 8, "%+.2f pts", d);
+    lra_grid_set(g, r, 9, "—");
     int drop = d < -o->tolerance;
-    cell(g, r, 10, "%s", drop ? "REGRESSION" : d > o->tolerance ? "improvement" : "same");
+    lra_grid_set(g, r, 10, "%s", drop ? "REGRESSION" : d > o->tolerance ? "improvement" : "same");
     return drop;
 }
 
 static int compare(const bench_set *base, const bench_set *fresh, const lra_regress_opts *o, lra_grid *g) {
     const char *head[] = { "kind", "mixer", "B", "L", "H", "config", "baseline", "new", "change", "p (U test)", "verdict" };
-    for (int c = 0; c < 11; c++) cell(g, 0, c, "%s", head[c]), g->right[c] = (c >= 2 && c <= 4) || (c >= 6 && c <= 9);
+    for (int c = 0; c < 11; c++) lra_grid_set(g, 0, c, "%s", head[c]), g->right[c] = (c >= 2 && c <= 4) || (c >= 6 && c <= 9);
     int r = 1, regressions = 0;
     for (int i = 0; i < fresh->n && r < LRA_GRID_ROWS; i++, r++) {
         const entry *n = &fresh->e[i], *b = find_entry(base, n);
-        cell(g, r, 0, "%s", n->kind);
-        cell(g, r, 1, "%s", n->mixer);
-        cell(g, r, 2, "%d", n->B), cell(g, r, 3, "%d", n->L), cell(g, r, 4, "%d", n->H);
-        cell(g, r, 5, "%s", n->config[0] ? n->config : "—");
-        for (int c = 6; c < 11; c++) cell(g, r, c, "%s", "");
-        if (!b) cell(g, r, 10, "new (not in the baseline)");
-        else if (strcmp(b->status, "ok") && strcmp(n->status, "ok")) cell(g, r, 10, "%s in both", n->status);
+        lra_grid_set(g, r, 0, "%s", n->kind);
+        lra_grid_set(g, r, 1, "%s", n->mixer);
+        lra_grid_set(g, r, 2, "%d", n->B), lra_grid_set(g, r, 3, "%d", n->L), lra_grid_set(g, r, 4, "%d", n->H);
+        lra_grid_set(g, r, 5, "%s", n->config[0] ? n->config : "—");
+        for (int c = 6; c < 11; c++) lra_grid_set(g, r, c, "%s", "");
+        if (!b) lra_grid_set(g, r, 10, "new (not in the baseline)");
+        else if (strcmp(b->status, "ok") && strcmp(n->status, "ok")) lra_grid_set(g, r, 10, "%s in both", n->status);
         else if (strcmp(n->status, "ok")) {
-            cell(g, r, 10, "REGRESSION (now %s)", n->status);
+            lra_grid_set(g, r, 10, "REGRESSION (now %s)", n->status);
             regressions++;
-        } else if (strcmp(b->status, "ok")) cell(g, r, 10, "improvement (was %s)", b->status);
+        } else if (strcmp(b->status, "ok")) lra_grid_set(g, r, 10, "improvement (was %s)", b->status);
         else if (!strcmp(n->kind, "accuracy")) regressions += judge_accuracy(b, n, o, g, r);
         else regressions += judge_time(b, n, o, g, r);
     }
     for (int i = 0; i < base->n && r < LRA_GRID_ROWS; i++)
         if (!find_entry(fresh, &base->e[i])) {
             const entry *b = &base->e[i];
-            cell(g, r, 0, "%s", b->kind), cell(g, r, 1, "%s", b->mixer);
-            cell(g, r, 2, "%d", b->B), cell(g, r, 3, "%d", b->L), cell(g, r, 4, "%d", b->H);
-            cell(g, r, 5, "%s", b->config[0] ? b->config : "—");
-            for (int c = 6; c < 10; c++) cell(g, r, c, "%s", "");
-            cell(g, r++, 10, "missing from the new set");
+            lra_grid_set(g, r, 0, "%s", b->kind), lra_grid_set(g, r, 1, "%s", b->mixer);
+            lra_grid_set(g, r, 2, "%d", b->B), lra_grid_set(g, r, 3, "%d", b->L), lra_grid_set(g, r, 4, "%d", b->H);
+            lra_grid_set(g, r, 5, "%s", b->config[0] ? b->config : "—");
+            for (int c = 6; c < 10; c++) lra_grid_set(g, r, c, "%s", "");
+            lra_grid_set(g, r++, 10, "missing from the new set");
         }
     return regressions;
 }

@@ -12,7 +12,7 @@
 
 // ---- the grid and its four writers --------------------------------------------------
 
-static void grid_set(lra_grid *g, int r, int c, const char *fmt, ...) {
+void lra_grid_set(lra_grid *g, int r, int c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(g->cell[r][c], LRA_GRID_CELL, fmt, ap);
@@ -21,7 +21,7 @@ static void grid_set(lra_grid *g, int r, int c, const char *fmt, ...) {
     if (c >= g->n_cols) g->n_cols = c + 1;
 }
 
-static void grid_note(lra_grid *g, const char *line) {
+void lra_grid_note(lra_grid *g, const char *line) {
     size_t n = strlen(g->notes);
     snprintf(g->notes + n, sizeof g->notes - n, "%s\n", line);
 }
@@ -316,31 +316,31 @@ static void averages(const double v[N_TASKS], double *avg5, double *avg6) {
 
 static void acc_header(lra_grid *g, int numeric) {
     int c = 0;
-    grid_set(g, 0, c++, "model");
-    grid_set(g, 0, c++, "source");
+    lra_grid_set(g, 0, c++, "model");
+    lra_grid_set(g, 0, c++, "source");
     for (int t = 0; t < N_TASKS; t++) {
-        grid_set(g, 0, c++, "%s", numeric ? task_keys[t] : task_titles[t]);
-        if (numeric) grid_set(g, 0, c++, "%s_std", task_keys[t]);
+        lra_grid_set(g, 0, c++, "%s", numeric ? task_keys[t] : task_titles[t]);
+        if (numeric) lra_grid_set(g, 0, c++, "%s_std", task_keys[t]);
     }
-    grid_set(g, 0, c++, numeric ? "avg5" : "Avg (5)");
-    grid_set(g, 0, c++, numeric ? "avg6" : "Avg (6)");
-    grid_set(g, 0, c++, "seeds");
-    if (numeric) grid_set(g, 0, c++, "synthetic");
+    lra_grid_set(g, 0, c++, numeric ? "avg5" : "Avg (5)");
+    lra_grid_set(g, 0, c++, numeric ? "avg6" : "Avg (6)");
+    lra_grid_set(g, 0, c++, "seeds");
+    if (numeric) lra_grid_set(g, 0, c++, "synthetic");
     for (int i = 2; i < c - 1 - numeric; i++) g->right[i] = 1;
     g->right[c - 1 - numeric] = 1;
 }
 
 static void put_value(lra_grid *g, int r, int *c, int numeric, double v, const char *absent) {
-    if (isnan(v)) grid_set(g, r, (*c)++, "%s", numeric ? "" : absent);
-    else grid_set(g, r, (*c)++, "%.2f", v);
+    if (isnan(v)) lra_grid_set(g, r, (*c)++, "%s", numeric ? "" : absent);
+    else lra_grid_set(g, r, (*c)++, "%.2f", v);
 }
 
 // One row of our runs; v receives the task means (NAN where absent).
 static void row_ours(lra_grid *g, int r, const mixer_acc *a, int numeric, double v[N_TASKS]) {
     int c = 0, lo = 1 << 30, hi = 0;
     char synth[96] = "";
-    grid_set(g, r, c++, "%s", a->mixer);
-    grid_set(g, r, c++, "ours");
+    lra_grid_set(g, r, c++, "%s", a->mixer);
+    lra_grid_set(g, r, c++, "ours");
     for (int t = 0; t < N_TASKS; t++) {
         v[t] = a->n[t] ? cell_mean(a, t) : NAN;
         if (a->n[t]) lo = a->n[t] < lo ? a->n[t] : lo, hi = a->n[t] > hi ? a->n[t] : hi;
@@ -350,55 +350,55 @@ static void row_ours(lra_grid *g, int r, const mixer_acc *a, int numeric, double
             snprintf(synth + k, sizeof synth - k, "%s%s", k ? ";" : "", task_keys[t]);
         }
         if (numeric) {
-            if (a->n[t]) grid_set(g, r, c++, "%.2f", v[t]), grid_set(g, r, c++, "%.2f", cell_std(a, t));
-            else grid_set(g, r, c++, "%s", a->failed[t] ? "FAIL" : ""), grid_set(g, r, c++, "%s", "");
-        } else if (!a->n[t]) grid_set(g, r, c++, "%s", a->failed[t] ? "✗" : "—");
-        else if (a->n[t] == 1) grid_set(g, r, c++, "%.2f%s", v[t], mark);
-        else grid_set(g, r, c++, "%.2f ± %.2f%s", v[t], cell_std(a, t), mark);
+            if (a->n[t]) lra_grid_set(g, r, c++, "%.2f", v[t]), lra_grid_set(g, r, c++, "%.2f", cell_std(a, t));
+            else lra_grid_set(g, r, c++, "%s", a->failed[t] ? "FAIL" : ""), lra_grid_set(g, r, c++, "%s", "");
+        } else if (!a->n[t]) lra_grid_set(g, r, c++, "%s", a->failed[t] ? "✗" : "—");
+        else if (a->n[t] == 1) lra_grid_set(g, r, c++, "%.2f%s", v[t], mark);
+        else lra_grid_set(g, r, c++, "%.2f ± %.2f%s", v[t], cell_std(a, t), mark);
     }
     double a5, a6;
     averages(v, &a5, &a6);
     put_value(g, r, &c, numeric, a5, "—");
     put_value(g, r, &c, numeric, a6, "—");
-    if (!hi) grid_set(g, r, c++, "0");
-    else if (lo == hi) grid_set(g, r, c++, "%d", hi);
-    else grid_set(g, r, c++, "%d-%d", lo, hi);
-    if (numeric) grid_set(g, r, c++, "%s", synth);
+    if (!hi) lra_grid_set(g, r, c++, "0");
+    else if (lo == hi) lra_grid_set(g, r, c++, "%d", hi);
+    else lra_grid_set(g, r, c++, "%d-%d", lo, hi);
+    if (numeric) lra_grid_set(g, r, c++, "%s", synth);
 }
 
 static void row_published(lra_grid *g, int r, const published_row *p, int numeric) {
     int c = 0;
-    grid_set(g, r, c++, "%s", p->name);
-    grid_set(g, r, c++, "%s", p->source);
+    lra_grid_set(g, r, c++, "%s", p->name);
+    lra_grid_set(g, r, c++, "%s", p->source);
     for (int t = 0; t < N_TASKS; t++) {
-        if (isnan(p->acc[t])) grid_set(g, r, c++, "%s", numeric ? "FAIL" : "✗");
-        else grid_set(g, r, c++, "%.2f", p->acc[t]);
-        if (numeric) grid_set(g, r, c++, "%s", "");
+        if (isnan(p->acc[t])) lra_grid_set(g, r, c++, "%s", numeric ? "FAIL" : "✗");
+        else lra_grid_set(g, r, c++, "%.2f", p->acc[t]);
+        if (numeric) lra_grid_set(g, r, c++, "%s", "");
     }
     double a5, a6;
     averages(p->acc, &a5, &a6);
     put_value(g, r, &c, numeric, a5, "—");
     put_value(g, r, &c, numeric, a6, "—");
-    grid_set(g, r, c++, "%s", "");
-    if (numeric) grid_set(g, r, c++, "%s", "");
+    lra_grid_set(g, r, c++, "%s", "");
+    if (numeric) lra_grid_set(g, r, c++, "%s", "");
 }
 
 // ours − published where both have a number (a failed published Path-X is 50).
 static void row_delta(lra_grid *g, int r, const double ours[N_TASKS], const published_row *p, int numeric) {
     int c = 0;
-    grid_set(g, r, c++, "Δ %s", p->name);
-    grid_set(g, r, c++, "ours − published");
+    lra_grid_set(g, r, c++, "Δ %s", p->name);
+    lra_grid_set(g, r, c++, "ours − published");
     double pub[N_TASKS], d[3][2];
     for (int t = 0; t < N_TASKS; t++) {
         pub[t] = isnan(p->acc[t]) ? 50 : p->acc[t];
         put_value(g, r, &c, numeric, ours[t] - pub[t], "");
-        if (numeric) grid_set(g, r, c++, "%s", "");
+        if (numeric) lra_grid_set(g, r, c++, "%s", "");
     }
     averages(ours, &d[0][0], &d[0][1]);
     averages(p->acc, &d[1][0], &d[1][1]);
     for (int k = 0; k < 2; k++) put_value(g, r, &c, numeric, d[0][k] - d[1][k], "");
-    grid_set(g, r, c++, "%s", "");
-    if (numeric) grid_set(g, r, c++, "%s", "");
+    lra_grid_set(g, r, c++, "%s", "");
+    if (numeric) lra_grid_set(g, r, c++, "%s", "");
     if (!numeric)  // signed numbers: "+1.23", "−0.50"
         for (int i = 2; i < c; i++) {
             char *s = g->cell[r][i];
@@ -431,12 +431,12 @@ int lra_table_accuracy(lra_db *db, const char *sweep, int numeric, lra_grid *g, 
     }
     for (int p = 0; p < N_PUBLISHED; p++)
         if (!used[p]) row_published(g, r++, &published[p], numeric);
-    grid_note(g, "Ours: mean ± sample standard deviation over seeds of runs with status done; seeds: runs per cell.");
-    grid_note(g, "Avg (5): the LRA paper's average without Path-X; Avg (6): with Path-X, counted as 50 when failed (✗) "
+    lra_grid_note(g, "Ours: mean ± sample standard deviation over seeds of runs with status done; seeds: runs per cell.");
+    lra_grid_note(g, "Avg (5): the LRA paper's average without Path-X; Avg (6): with Path-X, counted as 50 when failed (✗) "
                  "or absent (the S4 paper's convention).");
     if (any_synth)
-        grid_note(g, "† at least one run of the cell trained on generated stand-in data, not the official LRA files.");
-    grid_note(g, "‡ LRU reports coloured sCIFAR instead of LRA's grayscale Image task.");
+        lra_grid_note(g, "† at least one run of the cell trained on generated stand-in data, not the official LRA files.");
+    lra_grid_note(g, "‡ LRU reports coloured sCIFAR instead of LRA's grayscale Image task.");
     return LRA_OK;
 }
 
@@ -521,7 +521,7 @@ static void speed_long(lra_grid *g, const mixer_speed *s, int n_mixers, const in
                        const mixer_speed *att) {
     const char *head[] = { "mixer", "L", "steps_per_s", "tokens_per_s", "peak_mib", "speed_vs_attention",
                            "memory_vs_attention" };
-    for (int c = 0; c < 7; c++) grid_set(g, 0, c, "%s", head[c]), g->right[c] = c > 0;
+    for (int c = 0; c < 7; c++) lra_grid_set(g, 0, c, "%s", head[c]), g->right[c] = c > 0;
     int r = 1;
     for (int i = 0; i < n_mixers; i++)
         for (int j = 0; j < n_lengths && r < LRA_GRID_ROWS; j++, r++) {
@@ -530,46 +530,48 @@ static void speed_long(lra_grid *g, const mixer_speed *s, int n_mixers, const in
                 continue;
             }
             double k = s[i].n[j], sp = s[i].steps[j] / k, mem = s[i].bytes[j] / k;
-            grid_set(g, r, 0, "%s", s[i].mixer);
-            grid_set(g, r, 1, "%d", lengths[j]);
-            grid_set(g, r, 2, "%.4g", sp);
-            grid_set(g, r, 3, "%.6g", s[i].tokens[j] / k);
-            grid_set(g, r, 4, "%.1f", mem / 1048576.0);
-            int has = att && att->n[j];
-            grid_set(g, r, 5, has ? "%.3f" : "%s", has ? sp / (att->steps[j] / att->n[j]) : 0.0);
-            if (!has) g->cell[r][5][0] = 0;
-            grid_set(g, r, 6, has ? "%.3f" : "%s", has ? mem / (att->bytes[j] / att->n[j]) : 0.0);
-            if (!has) g->cell[r][6][0] = 0;
+            lra_grid_set(g, r, 0, "%s", s[i].mixer);
+            lra_grid_set(g, r, 1, "%d", lengths[j]);
+            lra_grid_set(g, r, 2, "%.4g", sp);
+            lra_grid_set(g, r, 3, "%.6g", s[i].tokens[j] / k);
+            lra_grid_set(g, r, 4, "%.1f", mem / 1048576.0);
+            if (att && att->n[j]) {
+                lra_grid_set(g, r, 5, "%.3f", sp / (att->steps[j] / att->n[j]));
+                lra_grid_set(g, r, 6, "%.3f", mem / (att->bytes[j] / att->n[j]));
+            } else {
+                lra_grid_set(g, r, 5, "%s", "");
+                lra_grid_set(g, r, 6, "%s", "");
+            }
         }
 }
 
 static void speed_wide(lra_grid *g, const mixer_speed *s, int n_mixers, const int *lengths, int n_lengths,
                        const mixer_speed *att) {
-    grid_set(g, 0, 0, "model");
+    lra_grid_set(g, 0, 0, "model");
     for (int j = 0; j < n_lengths; j++) {
         char l[16];
         length_label(lengths[j], l, sizeof l);
-        grid_set(g, 0, 1 + j, "steps/s %s", l);
-        grid_set(g, 0, 1 + n_lengths + j, "memory %s", l);
+        lra_grid_set(g, 0, 1 + j, "steps/s %s", l);
+        lra_grid_set(g, 0, 1 + n_lengths + j, "memory %s", l);
         g->right[1 + j] = g->right[1 + n_lengths + j] = 1;
     }
     for (int i = 0; i < n_mixers; i++) {
-        grid_set(g, 1 + i, 0, "%s", s[i].mixer);
+        lra_grid_set(g, 1 + i, 0, "%s", s[i].mixer);
         for (int j = 0; j < n_lengths; j++) {
             if (!s[i].n[j]) {
-                grid_set(g, 1 + i, 1 + j, "—");
-                grid_set(g, 1 + i, 1 + n_lengths + j, "—");
+                lra_grid_set(g, 1 + i, 1 + j, "—");
+                lra_grid_set(g, 1 + i, 1 + n_lengths + j, "—");
                 continue;
             }
             double k = s[i].n[j], sp = s[i].steps[j] / k, mem = s[i].bytes[j] / k;
             char b[24];
             bytes_label(mem, b, sizeof b);
             if (att && att->n[j] && att != &s[i]) {
-                grid_set(g, 1 + i, 1 + j, "%#.3g (%.2f×)", sp, sp / (att->steps[j] / att->n[j]));
-                grid_set(g, 1 + i, 1 + n_lengths + j, "%s (%.2f×)", b, mem / (att->bytes[j] / att->n[j]));
+                lra_grid_set(g, 1 + i, 1 + j, "%#.3g (%.2f×)", sp, sp / (att->steps[j] / att->n[j]));
+                lra_grid_set(g, 1 + i, 1 + n_lengths + j, "%s (%.2f×)", b, mem / (att->bytes[j] / att->n[j]));
             } else {
-                grid_set(g, 1 + i, 1 + j, "%#.3g", sp);
-                grid_set(g, 1 + i, 1 + n_lengths + j, "%s", b);
+                lra_grid_set(g, 1 + i, 1 + j, "%#.3g", sp);
+                lra_grid_set(g, 1 + i, 1 + n_lengths + j, "%s", b);
             }
         }
     }
@@ -593,11 +595,11 @@ int lra_table_speed(lra_db *db, const char *sweep, int numeric, lra_grid *g, lra
     else speed_wide(g, s, n_mixers, lengths, n_lengths, att);
     if (!n_mixers) {
         g->n_rows = 0;
-        grid_note(g, "No training perf rows of Text-task runs in the database.");
+        lra_grid_note(g, "No training perf rows of Text-task runs in the database.");
     } else {
-        grid_note(g, "Mean over the runs of each point (train phase of the perf table); memory: peak backend bytes "
+        lra_grid_note(g, "Mean over the runs of each point (train phase of the perf table); memory: peak backend bytes "
                      "(process RSS when the backend did not report).");
-        grid_note(g, att ? "(×): relative to attention at the same length."
+        lra_grid_note(g, att ? "(×): relative to attention at the same length."
                          : "No attention runs on Text: no ratios (the LRA paper's Table 2 divides by the Transformer).");
     }
     free(s);

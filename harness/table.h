@@ -26,6 +26,15 @@ int lra_table_accuracy(lra_db *db, const char *sweep, int numeric, lra_grid *g, 
 // Table 2 from the perf rows of the text-task runs; g->n_rows == 1 when none.
 int lra_table_speed(lra_db *db, const char *sweep, int numeric, lra_grid *g, lra_err *err);
 
+// Sets cell (r, c), growing n_rows and n_cols to cover it (text cut at
+// LRA_GRID_CELL - 1 bytes); appends one line to the notes.
+void lra_grid_set(lra_grid *g, int r, int c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+void lra_grid_note(lra_grid *g, const char *line);
+
 // format: "md", "csv", "latex" or "html".
 void lra_grid_write(const lra_grid *g, const char *format, FILE *f);
 

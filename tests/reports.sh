@@ -45,6 +45,9 @@ golden table_quick.tex -- "$LRA" table --db "$db" --sweep quick --kind accuracy 
 golden table_speed.md -- "$LRA" table --db "$db" --sweep scaling --kind speed
 golden table_speed.csv -- "$LRA" table --db "$db" --sweep scaling --kind speed --format csv
 golden table_all.md -- "$LRA" table --db "$db"
+golden table_solo.md -- "$LRA" table --db "$db" --sweep solo --kind speed
+golden table_solo.csv -- "$LRA" table --db "$db" --sweep solo --kind speed --format csv
+golden table_empty_speed.md -- "$LRA" table --db "$db" --sweep quick --kind speed
 check table_unknown_sweep 1 "no sweep named 'nope' in .* \(sweeps: quick, scaling\)" -- "$LRA" table --db "$db" --sweep nope
 check table_missing_db 1 "no such database" -- "$LRA" table --db "$tmp/none.db"
 check table_bad_format 2 "--format: expected md, csv, latex or html, got 'pdf'" -- "$LRA" table --db "$db" --format pdf
