@@ -48,7 +48,7 @@ golden table_all.md -- "$LRA" table --db "$db"
 golden table_solo.md -- "$LRA" table --db "$db" --sweep solo --kind speed
 golden table_solo.csv -- "$LRA" table --db "$db" --sweep solo --kind speed --format csv
 golden table_empty_speed.md -- "$LRA" table --db "$db" --sweep quick --kind speed
-check table_unknown_sweep 1 "no sweep named 'nope' in .* \(sweeps: quick, scaling\)" -- "$LRA" table --db "$db" --sweep nope
+check table_unknown_sweep 1 "no sweep named 'nope' in .* \(sweeps: quick, scaling, solo\)" -- "$LRA" table --db "$db" --sweep nope
 check table_missing_db 1 "no such database" -- "$LRA" table --db "$tmp/none.db"
 check table_bad_format 2 "--format: expected md, csv, latex or html, got 'pdf'" -- "$LRA" table --db "$db" --format pdf
 "$LRA" table --db "$db" --out "$tmp/t.md" --sweep quick --kind accuracy
