@@ -122,7 +122,7 @@ static const char *col_text(sqlite3_stmt *st, int c) {
     return s ? s : "";
 }
 
-// The newest set named name, or (name NULL) the newest set other than except.
+// The newest set named name (or @ID; NULL: any name) other than set except.
 static int load_db_set(lra_db *db, const char *name, int64_t except, bench_set *s, int64_t *id, lra_err *err) {
     if (!db) return lra_err_set(err, LRA_EIO, "set '%s': no results database (pass --db)", name ? name : "newest");
     sqlite3_stmt *st;
@@ -140,8 +140,10 @@ static int load_db_set(lra_db *db, const char *name, int64_t except, bench_set *
                  col_text(st, 2), col_text(st, 3), col_text(st, 4));
     }
     sqlite3_finalize(st);
+    if (!found && name && except >= 0)
+        return lra_err_set(err, LRA_EINVAL, "no earlier bench set named '%s' in %s to compare with", name, db->path);
     if (!found)
-        return lra_err_set(err, LRA_EINVAL, name ? "no bench set named '%s' in %s" : "%s%s has no other bench set to compare",
+        return lra_err_set(err, LRA_EINVAL, name ? "no bench set named '%s' in %s" : "%s%s has no bench set",
                            name ? name : "", db->path);
     if (lra_db_prepare(db,
                        "SELECT kind, mixer, COALESCE(B, 0), COALESCE(L, 0), COALESCE(H, 0), COALESCE(config, ''), status,"
@@ -327,6 +329,7 @@ static int save_db_set(lra_db *db, const bench_set *s, const char *name, lra_err
         sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
         rc = lra_db_done(db, st, err);
         sqlite3_finalize(st);
+        st = NULL;
     }
     int64_t id = sqlite3_last_insert_rowid(db->db);
     if (!rc)
@@ -458,9 +461,18 @@ static int compare(const bench_set *base, const bench_set *fresh, const lra_regr
 int lra_regress(lra_db *db, const char *baseline, const char *fresh, int fresh_sweep, const lra_regress_opts *o,
                 lra_grid *g, int *n_regressions, lra_err *err) {
     bench_set b = { 0 }, n = { 0 };
-    int64_t bid, nid;
-    int rc = load_set(db, baseline, -1, &b, &bid, err);
-    if (!rc) rc = fresh_sweep ? load_sweep_accuracy(db, fresh, &n, err) : load_set(db, fresh, bid, &n, &nid, err);
+    int64_t bid = -1, nid = -1;
+    int rc, same = !fresh_sweep && fresh && !is_file_arg(fresh) && !strcmp(fresh, baseline);
+    if (same) {  // one name for both: its newest set against the one before
+        rc = load_set(db, fresh, -1, &n, &nid, err);
+        if (!rc) rc = load_set(db, baseline, nid, &b, &bid, err);
+    } else {
+        rc = load_set(db, baseline, -1, &b, &bid, err);
+        if (!rc) rc = fresh_sweep ? load_sweep_accuracy(db, fresh, &n, err) : load_set(db, fresh, -1, &n, &nid, err);
+        if (!rc && !fresh_sweep && bid >= 0 && nid == bid)
+            rc = lra_err_set(err, LRA_EINVAL, "the new set is the baseline itself (set %lld); pass --new%s",
+                             (long long)bid, fresh ? " with another set" : "");
+    }
     memset(g, 0, sizeof *g);
     if (!rc) {
         *n_regressions = compare(&b, &n, o, g);
@@ -487,7 +499,8 @@ static const char regress_usage[] =
     "  --db FILE          results database (default " LRA_DB_DEFAULT ")\n"
     "  --baseline X       a set name in the database (its newest set of that name), @ID (a set id)\n"
     "                     or a .csv file\n"
-    "  --new X            the same; default: the newest set of the database other than the baseline\n"
+    "  --new X            the same; default: the newest set of the database (when X names the\n"
+    "                     baseline's set too: its newest set against the one before)\n"
     "  --new-sweep SWEEP  compare the test accuracies of a sweep's done runs instead\n"
     "  --threshold PCT    median time change that counts (default 5)\n"
     "  --alpha A          significance level of the Mann-Whitney U test (default 0.05)\n"

@@ -125,6 +125,10 @@ if "$LRA" bench --mixers s4d --lengths 32,64 --batch 2 --width 8 --repeats 3 --t
     # the newest set (two) against one: s4d at 64 is missing from two
     check regress_db_newest 0 "missing from the new set" -- "$LRA" regress --db "$bdb" --baseline one --new two --threshold 1000
     check regress_db_default_newest 0 "\\| recurrent \\| s4d \\| 2 \\| 16 \\| 8 \\| — \\| .*new \\(not in the baseline\\)" -- "$LRA" regress --db "$bdb" --baseline one
+    check regress_db_newest_is_baseline 1 "the new set is the baseline itself \\(set 5\\); pass --new" -- "$LRA" regress --db "$bdb" --baseline rec
+    "$LRA" bench --kind recurrent --mixers s4d --lengths 16 --batch 2 --width 8 --repeats 2 --threads 1 --db "$bdb" --name rec >/dev/null 2>&1
+    check regress_db_same_name 0 "New: rec \\(set 6,.*Baseline: rec \\(set 5," -- bash -c "'$LRA' regress --db '$bdb' --baseline rec --new rec | tr '\\n' ' '"
+    check regress_db_same_name_first 1 "no earlier bench set named 'grid'" -- "$LRA" regress --db "$bdb" --baseline grid --new grid
     check regress_db_unknown 1 "no bench set named 'nine'" -- "$LRA" regress --db "$bdb" --baseline nine
     if command -v gnuplot >/dev/null; then
         "$LRA" plot --db "$bdb" --bench one --out "$tmp/b.svg" >/dev/null 2>&1
