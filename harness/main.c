@@ -122,7 +122,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "regress")) rc = lra_cmd_regress(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "report")) rc = lra_cmd_report(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: demo, data, dump, bench, table, plot, regress, report, backends, help)\n", argv[1]);
+        fprintf(stderr,
+                "lra: unknown command '%s' (commands: demo, data, dump, bench, table, plot, regress, report, "
+                "backends, help)\n",
+                argv[1]);
         return 2;
     }
     if (rc) {
