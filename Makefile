@@ -98,7 +98,7 @@ endif
 all: deps $(BUILD)/lra $(TESTS32) $(TESTS64)
 
 # ---- packages ------------------------------------------------------------------------
-DEB_PKGS := libfftw3-dev libopenblas-dev libopenblas-openmp-dev libyaml-dev libsqlite3-dev libpng-dev sqlite3
+DEB_PKGS := libfftw3-dev libopenblas-dev libopenblas-openmp-dev libyaml-dev libsqlite3-dev libpng-dev sqlite3 gnuplot-nox
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
@@ -114,6 +114,16 @@ deps:
 FLAGS_STAMP := $(BUILD)/flags.stamp
 FLAGS_NOW   := $(CC) $(CFLAGS32) | $(NVCC) $(NVCCFLAGS) | $(USE_CUDA)
 $(shell mkdir -p $(BUILD); echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+
+# The commit and flags recorded with results (harness/buildinfo.c): only that
+# object is rebuilt when they change (the stamp holds the last values).
+GIT_COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+GIT_COMMIT  := $(GIT_COMMIT)$(if $(GIT_COMMIT),$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty))
+BUILD_INFO  := $(CC) $(OPT)$(if $(filter 1,$(NO_OMP)),, -fopenmp)$(if $(USE_CUDA), cuda)
+INFO_STAMP  := $(BUILD)/buildinfo.stamp
+$(shell echo '$(GIT_COMMIT) $(BUILD_INFO)' | cmp -s - $(INFO_STAMP) || echo '$(GIT_COMMIT) $(BUILD_INFO)' > $(INFO_STAMP))
+$(F32)/harness/buildinfo.o: $(INFO_STAMP)
+$(F32)/harness/buildinfo.o: CFLAGS32 += -DLRA_GIT_COMMIT='"$(GIT_COMMIT)"' -DLRA_BUILD_FLAGS='"$(BUILD_INFO)"'
 
 # V=1 shows the full commands
 Q := $(if $(filter 1,$(V)),,@)
@@ -132,15 +142,6 @@ $(F32)/%.o: %.cu $(FLAGS_STAMP) | deps
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC  $<")
 	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
-
-# The build's identity in run records: the commit (+dirty with local
-# changes) and the flavour; only harness/version.o depends on it.
-GIT_COMMIT  := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null && echo $$c || echo $$c+dirty; } || echo unknown)
-BUILD_FLAGS := $(strip $(OPT) $(if $(filter 1,$(NO_OMP)),,openmp) $(if $(USE_CUDA),cuda))
-VERSION_STAMP := $(BUILD)/version.stamp
-$(shell echo '$(GIT_COMMIT) $(BUILD_FLAGS)' | cmp -s - $(VERSION_STAMP) || echo '$(GIT_COMMIT) $(BUILD_FLAGS)' > $(VERSION_STAMP))
-$(F32)/harness/version.o: CFLAGS32 += -DLRA_GIT_COMMIT='"$(GIT_COMMIT)"' -DLRA_BUILD_FLAGS='"$(BUILD_FLAGS)"'
-$(F32)/harness/version.o: $(VERSION_STAMP)
 
 # The built-in experiment (`lra sweep` without a file): the YAML as a C string.
 $(F32)/harness/default_experiment.c: experiments/quick/default.yaml
@@ -166,7 +167,7 @@ $(F64)/tests/%: $(F64)/tests/%.o $(TEST_SUPPORT:%.c=$(F64)/%.o) $(LIB64_OBJS)
 
 # ---- commands -----------------------------------------------------------------------
 test: all
-	@LRA=$(BUILD)/lra tests/run.sh $(TESTS32) $(TESTS64) tests/cli.sh tests/harness.sh
+	@LRA=$(BUILD)/lra tests/run.sh $(TESTS32) $(TESTS64) tests/cli.sh tests/harness.sh tests/reports.sh
 
 # allocator_may_return_null: the tests check that a huge allocation is refused with a message
 test-sanitize:

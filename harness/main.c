@@ -8,6 +8,10 @@
 #include "demo.h"
 #include "dump.h"
 #include "run.h"
+#include "table.h"
+#include "plot.h"
+#include "regress.h"
+#include "report.h"
 
 #include <math.h>
 #include <string.h>
@@ -29,6 +33,15 @@ static const char usage[] =
     "             model on a task, for checks against other frameworks ('lra dump' for help)\n"
     "  bench      time forward+backward and measure peak memory of one block per mixer\n"
     "             over sequence lengths ('lra bench --help')\n"
+    "  table      LRA Table 1 (accuracy per task beside the published rows) and Table 2\n"
+    "             (speed and memory relative to attention) from the results database\n"
+    "             ('lra table --help')\n"
+    "  plot       speed and memory against sequence length per mixer, or training\n"
+    "             curves, as PNG or SVG through gnuplot ('lra plot --help')\n"
+    "  regress    compare a benchmark or accuracy set with a baseline (U test, threshold);\n"
+    "             exit status 1 on a regression ('lra regress --help')\n"
+    "  report     one self-contained HTML page of a results database: tables, plots,\n"
+    "             runs, benchmark comparisons ('lra report --help')\n"
     "  backends   list the compute backends, whether each is available, and its ops\n"
     "  help       show this message\n"
     "\n"
@@ -113,8 +126,15 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[1], "data")) rc = lra_cmd_data(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "bench")) rc = lra_cmd_bench(argc - 2, argv + 2, &err);
     else if (!strcmp(argv[1], "dump")) rc = lra_cmd_dump(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "table")) rc = lra_cmd_table(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "plot")) rc = lra_cmd_plot(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "regress")) rc = lra_cmd_regress(argc - 2, argv + 2, &err);
+    else if (!strcmp(argv[1], "report")) rc = lra_cmd_report(argc - 2, argv + 2, &err);
     else {
-        fprintf(stderr, "lra: unknown command '%s' (commands: sweep, run, runs, demo, data, dump, bench, backends, help)\n", argv[1]);
+        fprintf(stderr,
+                "lra: unknown command '%s' (commands: sweep, run, runs, demo, data, dump, bench, table, plot, regress, "
+                "report, backends, help)\n",
+                argv[1]);
         return 2;
     }
     if (rc) {

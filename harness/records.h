@@ -4,6 +4,7 @@
 #ifndef LRA_RECORDS_H
 #define LRA_RECORDS_H
 
+#include "buildinfo.h"
 #include "db.h"
 #include "experiment.h"
 
@@ -69,9 +70,6 @@ int lra_rec_finish(lra_rec *rec, const char *status, const char *error, const lr
                    const lra_perf *train, const lra_perf *eval, lra_err *err);
 void lra_rec_free(lra_rec *rec);
 
-// Build identity recorded with runs and benchmarks (harness/version.c).
-const char *lra_git_commit(void);
-const char *lra_build_flags(void);
 // Host name ("unknown" when it cannot be read).
 void lra_host_name(char *out, size_t cap);
 
