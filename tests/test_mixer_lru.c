@@ -5,6 +5,7 @@
 // Glorot-style B and C); parameter names, shapes and groups; configuration
 // errors; the lru_params ops; parity with the PyTorch reference files
 // (tests/ref/gen_lru.py).
+#include "../models/model.h"
 #include "mixer_check.h"
 
 #include <math.h>
@@ -128,6 +129,25 @@ static void test_config_errors(void) {
             strstr(err.msg, "d_hidden"), "unknown key: %s", err.msg);
 }
 
+// The model's defaults for mixer=lru (lra.md 5.4): Flax BatchNorm prenorm,
+// tanh GELU, GLU stage, lecun-normal Dense layers, no final norm; explicit
+// keys still win, and the S4 block keeps its final norm.
+static void test_model_defaults(void) {
+    lra_model_config c;
+    lra_err err = { 0 };
+    lra_kv lru[] = { { "mixer", "lru", NULL } };
+    T_CHECK(lra_model_config_parse(&c, lru, 1, &err) == 0, "%s", err.msg);
+    T_CHECK(c.norm.kind == LRA_NORM_BATCH && c.prenorm && !c.final_norm && c.stage == LRA_STAGE_GLU, "block");
+    T_CHECK(c.norm.momentum == 0.01f && !c.norm.unbiased_running && c.norm.eps == 1e-5f, "Flax BatchNorm");
+    T_CHECK(c.gelu == LRA_ACT_GELU_TANH && c.head_act == LRA_ACT_GELU_TANH, "tanh GELU");
+    T_CHECK(c.linear_init == LRA_LINEAR_FLAX && c.head_init == LRA_LINEAR_FLAX, "Flax Dense init");
+    lra_kv fin[] = { { "mixer", "lru", NULL }, { "final_norm", "1", NULL } };
+    T_CHECK(lra_model_config_parse(&c, fin, 2, &err) == 0 && c.final_norm, "explicit final_norm: %s", err.msg);
+    lra_kv s4d[] = { { "mixer", "s4d", NULL } };
+    T_CHECK(lra_model_config_parse(&c, s4d, 1, &err) == 0 && c.final_norm && c.norm.unbiased_running &&
+            c.norm.momentum == 0.1f && c.gelu == LRA_ACT_GELU_ERF, "S4 block defaults unchanged");
+}
+
 // ---- the lru_params ops against their definition and finite differences ----------
 
 typedef struct {
@@ -218,6 +238,7 @@ static const t_case cases[] = {
     { "mixer/lru/step", test_step },
     { "mixer/lru/init", test_init },
     { "mixer/lru/config_errors", test_config_errors },
+    { "mixer/lru/model_defaults", test_model_defaults },
     { "mixer/lru/params_op", test_params_op },
     { "mixer/lru/reference", test_reference },
 };
