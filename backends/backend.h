@@ -344,6 +344,29 @@ struct lra_backend {
                           const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
                           const lra_real *P, const lra_real *B, const lra_real *C,
                           int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
+    // ---- LRU parameterisation (models.md 6) ---------------------------------------
+    // From the LRU parameters to the operands of its projections and scan
+    // (N complex modes, width H, CH = 1 or 2 directions):
+    //   lambda (N)c:       lambda_n = exp(-exp(nu_log_n) + i exp(theta_log_n))
+    //   Bw (N, 2, H):      Bw[n][0] = exp(gamma_log_n) B_re[n],  Bw[n][1] = exp(gamma_log_n) B_im[n]
+    //   Cw (H, CH, N, 2):  Cw[h][c][n] = (C_re[h][c N + n], -C_im[h][c N + n])
+    // so that, for real u (R, H), u Bw^T (as (2N, H)) is b (R, N)c = B_norm u,
+    // and for states x (R, N)c of direction c, x Cw[:, c]^T (as (H, 2N) rows,
+    // row stride 2 CH N) is Re(C_c x). C_re, C_im are (H, CH N): the second
+    // direction's N columns follow the first's.
+    void (*lru_params_fwd)(lra_backend *be, lra_real *lambda, lra_real *Bw, lra_real *Cw,
+                           const lra_real *nu_log, const lra_real *theta_log,  // (N) each
+                           const lra_real *gamma_log,                          // (N)
+                           const lra_real *B_re, const lra_real *B_im,         // (N, H) each
+                           const lra_real *C_re, const lra_real *C_im,         // (H, CH N) each
+                           int N, int H, int CH);
+    // Gradients from dlambda (N)c, dBw (N, 2, H), dCw (H, CH, N, 2) (any may be
+    // NULL), accumulated (+=); any output gradient may be NULL.
+    void (*lru_params_bwd)(lra_backend *be, lra_real *dnu_log, lra_real *dtheta_log, lra_real *dgamma_log,
+                           lra_real *dB_re, lra_real *dB_im, lra_real *dC_re, lra_real *dC_im,
+                           const lra_real *dlambda, const lra_real *dBw, const lra_real *dCw,
+                           const lra_real *nu_log, const lra_real *theta_log, const lra_real *gamma_log,
+                           const lra_real *B_re, const lra_real *B_im, int N, int H, int CH);
 };
 
 // ---- registry ----------------------------------------------------------------

@@ -55,6 +55,18 @@ static void config_defaults(lra_model_config *c, int attention, int D) {
     }
 }
 
+// The LRU block (lra.md 5.4, models.md 1; the official JAX code): the S4
+// block's BatchNorm prenorm and GLU stage with Flax conventions (running
+// statistics m running + (1 - m) batch with m = 0.99 and the biased
+// variance, tanh GELU, lecun-normal Dense layers) and no final norm.
+static void lru_defaults(lra_model_config *c) {
+    c->norm.momentum = 0.01f;
+    c->norm.unbiased_running = 0;
+    c->final_norm = 0;
+    c->ffn_act = c->gelu = c->head_act = LRA_ACT_GELU_TANH;
+    c->linear_init = c->head_init = LRA_LINEAR_FLAX;
+}
+
 static int parse_head_hidden(lra_model_config *c, const lra_kv *kv, lra_err *err) {
     c->n_head_hidden = 0;
     if (!strcmp(kv->value, "none") || !kv->value[0]) return LRA_OK;
@@ -123,6 +135,7 @@ int lra_model_config_parse(lra_model_config *c, const lra_kv *kv, int n, lra_err
     int rc;
     if ((rc = lra_kv_int(kv, n, "model", "d_model", 128, 1, 1 << 16, &D, err))) return rc;
     config_defaults(c, !strcmp(mixer, "attention"), (int)D);
+    if (!strcmp(mixer, "lru")) lru_defaults(c);
     strcpy(c->mixer, mixer);
     if ((rc = split_mixer_keys(c, kv, n, err))) return rc;
     if ((rc = lra_kv_int(kv, n, "model", "n_layers", c->n_layers, 0, 1024, &v, err))) return rc;
@@ -137,7 +150,7 @@ int lra_model_config_parse(lra_model_config *c, const lra_kv *kv, int n, lra_err
     if ((rc = lra_kv_double(kv, n, "model", "bn_momentum", c->norm.momentum, 0, 1, &d, err))) return rc;
     c->norm.momentum = (float)d;
     if ((rc = lra_kv_bool(kv, n, "model", "prenorm", c->prenorm, &c->prenorm, err))) return rc;
-    if ((rc = lra_kv_bool(kv, n, "model", "final_norm", c->prenorm, &c->final_norm, err))) return rc;
+    if ((rc = lra_kv_bool(kv, n, "model", "final_norm", c->prenorm && c->final_norm, &c->final_norm, err))) return rc;
     if ((rc = lra_kv_choice(kv, n, "model", "stage", c->stage, lra_stage_names, &i, err))) return rc;
     c->stage = (lra_stage)i;
     if ((rc = lra_kv_int(kv, n, "model", "d_ffn", c->d_ffn, 0, 1 << 20, &v, err))) return rc;

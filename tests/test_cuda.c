@@ -1764,6 +1764,60 @@ static void op_clip_grad_norm(void) {
     }
 }
 
+// ---- LRU parameterisation -----------------------------------------------------------------------
+static const struct { int N, H, CH; } lru_cases[] = { { 1, 1, 1 }, { 64, 32, 2 }, { 7, 5, 1 } };
+#define N_LRU ((int)(sizeof lru_cases / sizeof lru_cases[0]))
+
+static void lru_inputs(pair *in, int s, uint64_t seed) {
+    int N = lru_cases[s].N, H = lru_cases[s].H, CH = lru_cases[s].CH;
+    in[0] = in_rand(N, seed, -3, 1, "nu_log");
+    in[1] = in_rand(N, seed + 1, -2, 1.8, "theta_log");
+    in[2] = in_rand(N, seed + 2, -2, 0, "gamma_log");
+    in[3] = in_rand((int64_t)N * H, seed + 3, -1, 1, "B_re");
+    in[4] = in_rand((int64_t)N * H, seed + 4, -1, 1, "B_im");
+    in[5] = in_rand((int64_t)H * CH * N, seed + 5, -1, 1, "C_re");
+    in[6] = in_rand((int64_t)H * CH * N, seed + 6, -1, 1, "C_im");
+}
+
+static void op_lru_params_fwd(void) {
+    NEED(lru_params_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_LRU; s++) {
+        int N = lru_cases[s].N, H = lru_cases[s].H, CH = lru_cases[s].CH;
+        pair in[7];
+        lru_inputs(in, s, 1200 + 10 * s);
+        pair lam = out_nan(2 * (int64_t)N, "lambda"), bw = out_nan(2 * (int64_t)N * H, "Bw");
+        pair cw = out_nan(2 * (int64_t)H * CH * N, "Cw");
+        c->lru_params_fwd(c, lam.h, bw.h, cw.h, in[0].h, in[1].h, in[2].h, in[3].h, in[4].h, in[5].h, in[6].h, N, H, CH);
+        g->lru_params_fwd(g, lam.d, bw.d, cw.d, in[0].d, in[1].d, in[2].d, in[3].d, in[4].d, in[5].d, in[6].d, N, H, CH);
+        cmp_pair(tag("lru_params_fwd lambda N=%d H=%d CH=%d", N, H, CH), lam, TOL);
+        cmp_pair(tag("lru_params_fwd Bw N=%d H=%d CH=%d", N, H, CH), bw, TOL);
+        cmp_pair(tag("lru_params_fwd Cw N=%d H=%d CH=%d", N, H, CH), cw, TOL);
+        d_done();
+    }
+}
+
+static void op_lru_params_bwd(void) {
+    NEED(lru_params_bwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    static const char *const names[] = { "dnu_log", "dtheta_log", "dgamma_log", "dB_re", "dB_im", "dC_re", "dC_im" };
+    for (int s = 0; s < N_LRU; s++) {
+        int N = lru_cases[s].N, H = lru_cases[s].H, CH = lru_cases[s].CH;
+        int64_t n[7] = { N, N, N, (int64_t)N * H, (int64_t)N * H, (int64_t)H * CH * N, (int64_t)H * CH * N };
+        pair in[7], d[7];
+        lru_inputs(in, s, 1300 + 10 * s);
+        pair dlam = in_rand(2 * (int64_t)N, 1390 + s, -1, 1, "dlambda"), dbw = in_rand(2 * (int64_t)N * H, 1395 + s, -1, 1, "dBw");
+        pair dcw = in_rand(2 * (int64_t)H * CH * N, 1398 + s, -1, 1, "dCw");
+        for (int i = 0; i < 7; i++) d[i] = out_rand(n[i], 1400 + 10 * s + i, -1, 1, names[i]);
+        c->lru_params_bwd(c, d[0].h, d[1].h, d[2].h, d[3].h, d[4].h, d[5].h, d[6].h, dlam.h, dbw.h, dcw.h, in[0].h,
+                          in[1].h, in[2].h, in[3].h, in[4].h, N, H, CH);
+        g->lru_params_bwd(g, d[0].d, d[1].d, d[2].d, d[3].d, d[4].d, d[5].d, d[6].d, dlam.d, dbw.d, dcw.d, in[0].d,
+                          in[1].d, in[2].d, in[3].d, in[4].d, N, H, CH);
+        for (int i = 0; i < 7; i++) cmp_pair(tag("lru_params_bwd %s N=%d H=%d CH=%d", names[i], N, H, CH), d[i], TOL);
+        d_done();
+    }
+}
+
 // ---- the case list -----------------------------------------------------------------------------
 
 typedef struct {
@@ -1785,6 +1839,7 @@ static const op_test op_tests[] = {
     OP(dropout_bwd),     OP(embedding_fwd),   OP(embedding_bwd), OP(meanpool_fwd),  OP(meanpool_bwd),
     OP(xent_fwd),        OP(xent_bwd),        OP(adamw_step),    OP(clip_grad_norm),    OP(s4_kernel_fwd),
     OP(s4_kernel_bwd),   OP(s4d_discretize_fwd), OP(s4d_discretize_bwd), OP(diag_ssm_step),
+    OP(lru_params_fwd),  OP(lru_params_bwd),
 };
 #undef OP
 #define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))

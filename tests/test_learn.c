@@ -1,4 +1,4 @@
-// test_learn.c: the model learns. Tiny models (attention, S4D, S4) train on a synthetic
+// test_learn.c: the model learns. Tiny models (attention, S4D, S4, LRU) train on a synthetic
 // long-range task, a class token (1 or 2) at a random position among the
 // first 64 of a length-512 sequence of noise tokens, and must classify
 // held-out sequences with >= 95% accuracy. Built in float only; a few
@@ -91,9 +91,21 @@ static void test_s4(void) {
     T_CHECK(acc >= 0.95, "s4: accuracy %.3f < 0.95", acc);
 }
 
+// The LRU block's Flax BatchNorm momentum (0.99 on the running value) needs
+// thousands of steps for its running statistics: this short run uses 0.9.
+static void test_lru(void) {
+    lra_kv kv[] = { { "mixer", "lru", NULL }, { "n_layers", "1", NULL }, { "d_model", "32", NULL },
+                    { "bn_momentum", "0.1", NULL }, { "mixer.d_state", "16", NULL }, { "mixer.r_min", "0.9", NULL },
+                    { "mixer.r_max", "0.999", NULL } };
+    double acc = train_and_eval(kv, 7, 200, 5e-3f);
+    printf("    lru: held-out accuracy %.1f%%\n", 100 * acc);
+    T_CHECK(acc >= 0.95, "lru: accuracy %.3f < 0.95", acc);
+}
+
 static const t_case cases[] = {
     { "learn/attention", test_attention },
     { "learn/s4d", test_s4d },
     { "learn/s4", test_s4 },
+    { "learn/lru", test_lru },
 };
 T_MAIN(cases)

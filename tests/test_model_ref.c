@@ -37,6 +37,11 @@ static void test_s4(void) { check_mixer("s4", "s4"); }
 // S4 two-sided, postnorm BatchNorm training, scalar inputs, exp dt
 static void test_s4_bidir_train(void) { check_mixer("s4_bidir_train", "s4"); }
 
+// LRU block: Flax BatchNorm prenorm (eval), tanh GELU, GLU, no final norm, ragged
+static void test_lru(void) { check_mixer("lru", "lru"); }
+// LRU bidirectional, BatchNorm training, dual NLI head with a hidden layer
+static void test_lru_bidir_train(void) { check_mixer("lru_bidir_train", "lru"); }
+
 static const t_case cases[] = {
     { "model_ref/transformer", test_transformer },
     { "model_ref/bn_glu_scalar", test_bn_glu_scalar },
@@ -47,5 +52,7 @@ static const t_case cases[] = {
     { "model_ref/s4d_dual_train", test_s4d_dual_train },
     { "model_ref/s4", test_s4 },
     { "model_ref/s4_bidir_train", test_s4_bidir_train },
+    { "model_ref/lru", test_lru },
+    { "model_ref/lru_bidir_train", test_lru_bidir_train },
 };
 T_MAIN(cases)

@@ -200,5 +200,13 @@ void cpu_s4_kernel_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lr
                        const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
                        const lra_real *P, const lra_real *B, const lra_real *C,
                        int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
+// ---- cpu_lru.c --------------------------------------------------------------------
+void cpu_lru_params_fwd(lra_backend *be, lra_real *lambda, lra_real *Bw, lra_real *Cw, const lra_real *nu_log,
+                        const lra_real *theta_log, const lra_real *gamma_log, const lra_real *B_re,
+                        const lra_real *B_im, const lra_real *C_re, const lra_real *C_im, int N, int H, int CH);
+void cpu_lru_params_bwd(lra_backend *be, lra_real *dnu_log, lra_real *dtheta_log, lra_real *dgamma_log,
+                        lra_real *dB_re, lra_real *dB_im, lra_real *dC_re, lra_real *dC_im, const lra_real *dlambda,
+                        const lra_real *dBw, const lra_real *dCw, const lra_real *nu_log, const lra_real *theta_log,
+                        const lra_real *gamma_log, const lra_real *B_re, const lra_real *B_im, int N, int H, int CH);
 
 #endif // LRA_CPU_H

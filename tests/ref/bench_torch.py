@@ -19,6 +19,13 @@ residual block, final norm, mean over L, Linear(H -> 2), cross-entropy.
              the naive Cauchy sums at the roots of unity, rank-1 Woodbury,
              irfft (SSMKernelDPLR, cauchy_naive); convolution by
              rfft/irfft at n = 2L (FFTConv).
+  lru        LRU block (models.md 1, 6; the official JAX LRU and its
+             SequenceLayer, lra's defaults for mixer=lru): x += GLU(W
+             GELU_tanh(LRU(u)) + b), u = BatchNorm(x), no final norm; the
+             LRU with d_state = 256 complex modes (--lru-d-state): B_norm u
+             and Re(C x) by real matmuls, the recurrence by the official's
+             associative scan (jax.lax.associative_scan's odd/even
+             recursion, written in PyTorch, lambda broadcast over (B, L)).
 BatchNorm runs on the (B L, H) view: the same statistics as BatchNorm1d on
 (B, H, L) as S4's Normalization does it, without its two transposes.
 The attention mask is left out (every token is valid in the benchmark).
@@ -41,12 +48,28 @@ import sys
 import time
 
 HEADER = "impl,device,threads,mixer,B,H,L,fwd_ms,bwd_ms,total_ms,tokens_per_s,peak_mib,rss_mib,params,status"
-MIXERS = ("attention", "s4d", "s4")
+MIXERS = ("attention", "s4d", "s4", "lru")
 
 
 # ---- the model ------------------------------------------------------------------------
 
-def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2):
+def associative_scan(torch, a, b):
+    """Inclusive scan of x_k = a_k x_{k-1} + b_k over dim 1 (a, b (B, L, N)),
+    by jax.lax.associative_scan's recursion: combine neighbouring pairs, scan
+    the half-length sequence, then fill in the even positions."""
+    L = b.shape[1]
+    if L < 2:
+        return b
+    a0, b0, a1, b1 = a[:, 0:L - 1:2], b[:, 0:L - 1:2], a[:, 1::2], b[:, 1::2]
+    odd = associative_scan(torch, a1 * a0, a1 * b0 + b1)   # x at positions 1, 3, 5, ...
+    ae, be_ = a[:, 2::2], b[:, 2::2]                        # positions 2, 4, ...
+    even = ae * odd[:, :ae.shape[1]] + be_
+    even = torch.cat([b[:, :1], even], dim=1)               # x_0 = b_0
+    out = torch.stack([even[:, :odd.shape[1]], odd], dim=2).flatten(1, 2)
+    return torch.cat([out, even[:, odd.shape[1]:]], dim=1)  # odd L: the last even position
+
+
+def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d_state=256):
     nn, F = torch.nn, torch.nn.functional
 
     def c2r(x):
@@ -170,6 +193,40 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2):
             z = self.norm(x.reshape(-1, H)).view_as(x)
             return x + F.glu(self.output_linear(self.layer(z)), dim=-1)
 
+    class LRU(nn.Module):
+        """The official LRU's parameters (names, shapes, initialisation)."""
+
+        def __init__(self, N, r_min=0.0, r_max=1.0, max_phase=6.28):
+            super().__init__()
+            u1, u2 = torch.rand(N), torch.rand(N)
+            nu = -0.5 * torch.log(u1 * (r_max ** 2 - r_min ** 2) + r_min ** 2)
+            self.nu_log = nn.Parameter(torch.log(nu))
+            self.theta_log = nn.Parameter(torch.log(max_phase * u2))
+            self.gamma_log = nn.Parameter(0.5 * torch.log(-torch.expm1(-2 * nu)))
+            self.B_re = nn.Parameter(torch.randn(N, H) / math.sqrt(2 * H))
+            self.B_im = nn.Parameter(torch.randn(N, H) / math.sqrt(2 * H))
+            self.C_re = nn.Parameter(torch.randn(H, N) / math.sqrt(N))
+            self.C_im = nn.Parameter(torch.randn(H, N) / math.sqrt(N))
+            self.D = nn.Parameter(torch.randn(H))
+
+        def forward(self, u):                                    # (B, L, H)
+            lam = torch.exp(torch.complex(-torch.exp(self.nu_log), torch.exp(self.theta_log)))
+            g = torch.exp(self.gamma_log).unsqueeze(-1)
+            bu = torch.complex(u @ (self.B_re * g).t(), u @ (self.B_im * g).t())  # (B, L, N)
+            x = associative_scan(torch, lam.expand_as(bu), bu)
+            return x.real @ self.C_re.t() - x.imag @ self.C_im.t() + self.D * u
+
+    class LRUBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.BatchNorm1d(H, momentum=0.01)
+            self.lru = LRU(lru_d_state)
+            self.output_linear = nn.Linear(H, 2 * H)
+
+        def forward(self, x):
+            z = self.norm(x.reshape(-1, H)).view_as(x)
+            return x + F.glu(self.output_linear(F.gelu(self.lru(z), approximate="tanh")), dim=-1)
+
     class Model(nn.Module):
         def __init__(self):
             super().__init__()
@@ -178,6 +235,9 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2):
                 self.register_buffer("pe", sinusoid(torch, L, H), persistent=False)
                 self.block = TransformerBlock()
                 self.final_norm = nn.LayerNorm(H, eps=1e-6)
+            elif mixer == "lru":
+                self.pe, self.final_norm = None, None
+                self.block = LRUBlock()
             else:
                 self.pe = None
                 self.block = S4Block(S4DKernel() if mixer == "s4d" else S4Kernel())
@@ -189,7 +249,10 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2):
             if self.pe is not None:
                 x = x + self.pe
             x = self.block(x)
-            x = self.final_norm(x) if self.pe is not None else self.final_norm(x.reshape(-1, H)).view_as(x)
+            if self.pe is not None:
+                x = self.final_norm(x)
+            elif self.final_norm is not None:
+                x = self.final_norm(x.reshape(-1, H)).view_as(x)
             return F.cross_entropy(self.head(x.mean(dim=1)), labels)
 
     return Model()
@@ -230,7 +293,7 @@ def run_point(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     B, H, L = a.batch, a.width, a.length
-    model = build_model(torch, a.mixer, H, L, a.heads, a.d_state)
+    model = build_model(torch, a.mixer, H, L, a.heads, a.d_state, lru_d_state=a.lru_d_state)
     model.train()
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     g = torch.Generator().manual_seed(7)
@@ -281,6 +344,8 @@ def estimate_gib(a, mixer, L):
         est += 4.0 * B * a.heads * L * L * 4
     elif mixer == "s4d":
         est += 8.0 * H * Nc * L * 4
+    elif mixer == "lru":
+        est += 8.0 * B * L * a.lru_d_state * 12   # complex scan operands, levels and gradients
     else:
         est += 8.0 * 4 * H * 2 * Nc * (L // 2 + 1) * 3
     return est / 2 ** 30
@@ -300,7 +365,8 @@ def cpu_name():
 def run_child(a, mixer, L):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--mixer", mixer, "--length", str(L),
            "--batch", str(a.batch), "--width", str(a.width), "--repeats", str(a.repeats),
-           "--threads", str(a.threads), "--heads", str(a.heads), "--d-state", str(a.d_state)]
+           "--threads", str(a.threads), "--heads", str(a.heads), "--d-state", str(a.d_state),
+           "--lru-d-state", str(a.lru_d_state)]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in reversed(p.stdout.splitlines()):
@@ -323,6 +389,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="0: all cores")
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--d-state", type=int, default=64)
+    ap.add_argument("--lru-d-state", type=int, default=256, help="lru: complex modes (lra's mixer default)")
     ap.add_argument("--max-gib", type=float, default=16.0)
     ap.add_argument("--out")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -90,7 +90,30 @@ CASES = {
                             **{"mixer.d_state": 4, "mixer.n_ssm": 1, "mixer.bidirectional": 1,
                                "mixer.dt_transform": "exp"}),
                        task_string(256, 2, 1, 8, 1, 0.45, 0.2), "train", [[8], [6], [3]], 9),
+    # (vi) LRU in the LRU block (Flax BatchNorm prenorm in eval, tanh GELU,
+    # GLU stage, no final norm), masked mean over ragged lengths
+    "lru": (dict(SSM_BLOCK, mixer="lru", bn_momentum="0.01", final_norm=0, gelu="tanh", head_act="gelu_tanh",
+                 linear_init="flax", head_init="flax", combine="concat", **{"mixer.d_state": 6}),
+            task_string(10, 3, 1, 11), "eval", [[11], [4], [0]], 10),
+    # LRU bidirectional, BatchNorm in training, retrieval-style dual NLI head
+    "lru_bidir_train": (dict(SSM_BLOCK, mixer="lru", bn_momentum="0.01", final_norm=0, gelu="tanh", head_hidden="8",
+                             **{"mixer.d_state": 4, "mixer.bidirectional": 1, "mixer.r_min": 0.5}),
+                        task_string(9, 2, 2, 8), "train", [[8, 5], [3, 8]], 11),
 }
+
+
+def lru_param(base, shape, rng):
+    """LRU parameters near their initial distributions (models.md 6), |lambda|
+    in [0.5, 0.99], gamma perturbed away from sqrt(1 - |lambda|^2)."""
+    if base == "nu_log":
+        return np.log(-np.log(rng.uniform(0.5, 0.99, shape)))
+    if base == "theta_log":
+        return np.log(rng.uniform(0.05, 3.0, shape))
+    if base == "gamma_log":
+        return rng.uniform(-2, -0.2, shape)
+    if base == "D":
+        return rng.normal(0, 1, shape)
+    return rng.normal(0, 1, shape) / np.sqrt(shape[-1])  # B_re, B_im, C_re, C_im
 
 
 def ssm_param(base, shape, rng, kv):
@@ -120,6 +143,8 @@ def random_param(name, shape, rng, kv):
     base = name.rsplit(".", 1)[-1]
     if ".mixer." in name and kv["mixer"] in ("s4d", "s4"):
         return ssm_param(base, shape, rng, kv)
+    if ".mixer." in name and kv["mixer"] == "lru":
+        return lru_param(base, shape, rng)
     if name == "encoder.weight" and shape[1] != 1:
         return rng.normal(0, 1, shape)
     if base == "running_mean":

@@ -24,7 +24,8 @@ random streams are not reproduced), else ValueError.
 
 Mixers: attention (models.md 2), s4d (models.md 3: Vandermonde kernel by
 explicit sums), s4 (models.md 4: dense conjugate-extended system and its
-power series, C recovered from C~); convolutions by direct sums. Needs torch
+power series, C recovered from C~), lru (models.md 6: the recurrence by an
+explicit loop over time); convolutions by direct sums. Needs torch
 (Debian python3-torch) and numpy.
 """
 import math
@@ -356,7 +357,44 @@ class S4Mixer(SSMConvMixer):
         return torch.stack(taps, -1).permute(1, 0, 2)                                 # (H, CH, L)
 
 
-MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer}
+class LRUMixer:
+    """LRU (models.md 6): lambda = exp(-exp(nu_log) + i exp(theta_log)),
+    B_norm = (B_re + i B_im) exp(gamma_log), x_k = lambda x_{k-1} + B_norm u_k,
+    y = Re(C x) + D u with u = x with padded positions zeroed; bidirectional:
+    a reverse-time scan over the same B_norm u read by C's columns N..2N-1."""
+    keys = ("d_state", "r_min", "r_max", "max_phase", "bidirectional")
+
+    def __init__(self, kv, D, L):
+        self.D, self.N = D, int(kv.get("d_state", 256))
+        self.CH = 2 if as_bool(kv.get("bidirectional", "0"), "mixer.lru.bidirectional") else 1
+
+    def specs(self):
+        N, H, CH = self.N, self.D, self.CH
+        return [("nu_log", (N,), True), ("theta_log", (N,), True), ("gamma_log", (N,), True),
+                ("B_re", (N, H), True), ("B_im", (N, H), True), ("C_re", (H, CH * N), True),
+                ("C_im", (H, CH * N), True), ("D", (H,), True)]
+
+    def dropouts(self):
+        return {}
+
+    def forward(self, p, x, mask, training):
+        u = x * mask.double()[:, :, None]
+        lam = torch.exp(-torch.exp(p["nu_log"]) + 1j * torch.exp(p["theta_log"]))
+        Bn = (p["B_re"] + 1j * p["B_im"]) * torch.exp(p["gamma_log"])[:, None]
+        C = p["C_re"] + 1j * p["C_im"]
+        b = torch.einsum("nh,blh->bln", Bn, u + 0j)
+        y = p["D"] * u
+        L, N = u.shape[1], self.N
+        for c in range(self.CH):
+            xs, st = [None] * L, torch.zeros_like(b[:, 0])
+            for k in (range(L - 1, -1, -1) if c else range(L)):
+                st = lam * st + b[:, k]
+                xs[k] = st
+            y = y + torch.einsum("hn,bln->blh", C[:, c * N:(c + 1) * N], torch.stack(xs, 1)).real
+        return y
+
+
+MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer, "lru": LRUMixer}
 
 
 # ---- the model ----------------------------------------------------------------------
@@ -598,6 +636,8 @@ class LraModel:
         seen, self.record = self.record, None
         out = {}
         for prefix, x in seen.items():
-            m, v = batchnorm_running_update(self.cfg, x, self.p[prefix + "running_mean"], self.p[prefix + "running_var"])
+            # lra's LRU block keeps Flax's biased running variance (models/config.c)
+            m, v = batchnorm_running_update(self.cfg, x, self.p[prefix + "running_mean"], self.p[prefix + "running_var"],
+                                            unbiased=self.cfg.mixer != "lru")
             out[prefix + "running_mean"], out[prefix + "running_var"] = m.numpy(), v.numpy()
         return out
