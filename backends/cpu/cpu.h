@@ -200,5 +200,10 @@ void cpu_s4_kernel_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lr
                        const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
                        const lra_real *P, const lra_real *B, const lra_real *C,
                        int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
+// ---- cpu_dwconv.c -----------------------------------------------------------------
+void cpu_dwconv_fwd(lra_backend *be, lra_real *y, const lra_real *x, const lra_real *w, const lra_real *bias,
+                    int B, int L, int C, int K);
+void cpu_dwconv_bwd(lra_backend *be, lra_real *dx, lra_real *dw, lra_real *dbias, const lra_real *dy,
+                    const lra_real *x, const lra_real *w, int B, int L, int C, int K);
 
 #endif // LRA_CPU_H
