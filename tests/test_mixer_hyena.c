@@ -141,11 +141,20 @@ static void test_config_errors(void) {
             strstr(err.msg, "d_state"), "unknown key: %s", err.msg);
 }
 
+// Float64 PyTorch vs the f64 build agree to rounding (1e-10); the float
+// build to the bounds (1e-4 outputs, 1e-3 gradients).
+static void test_reference(void) {
+    static const char *const files[] = { "tests/ref/hyena_causal_mask.safetensors", "tests/ref/hyena_bidir_order3.safetensors",
+                                         "tests/ref/hyena_causal_order3.safetensors" };
+    for (int i = 0; i < 3; i++) t_mixer_refcheck(files[i], sizeof(lra_real) == 8 ? 1e-10 : 1e-4, sizeof(lra_real) == 8 ? 1e-9 : 1e-3);
+}
+
 static const t_case cases[] = {
     { "mixer/hyena/grad_causal", test_grad_causal },
     { "mixer/hyena/grad_bidirectional", test_grad_bidirectional },
     { "mixer/hyena/causality", test_causality },
     { "mixer/hyena/init", test_init },
     { "mixer/hyena/config_errors", test_config_errors },
+    { "mixer/hyena/reference", test_reference },
 };
 T_MAIN(cases)
