@@ -148,8 +148,8 @@ static void hyena_init(const lra_mixer *m, lra_real *const *host, uint64_t seed)
 
 // Saved by forward. Filter (B-independent): a_j, s_j (k+1, L, F) the Sin
 // inputs and outputs, win (L, C) the modulation window, K (C, L) the long
-// kernels with the bias at lag 0, one (1) the constant 1. Operator: xp
-// (B, L, (N+1)D) the in_proj output, U (N+1, B, D, L) the short-filtered
+// kernels with the bias at lag 0. Operator: one
+// ((N+1)D) ones, xp (B, L, (N+1)D) the in_proj output, U (N+1, B, D, L) the short-filtered
 // (masked) streams x_0 .. x_{N-1}, v, then w (N-1, B, D, L) the gated
 // convolution inputs, v (N-1, B, D, L) the convolution outputs, og (B, L, D).
 typedef struct { lra_real *a, *s, *win, *K, *one, *xp, *U, *w, *v, *og; } hyena_acts;
@@ -170,7 +170,7 @@ static hyena_acts hyena_carve_acts(const lra_mixer *m, lra_carve *c, int B, int 
     a.s = lra_carve_take(c, lf);
     a.win = lra_carve_take(c, lc);
     a.K = lra_carve_take(c, lc);
-    a.one = lra_carve_take(c, 1);
+    a.one = lra_carve_take(c, (hp->N + 1) * m->D);
     a.xp = lra_carve_take(c, (hp->N + 1) * n);
     a.U = lra_carve_take(c, (hp->N + 1) * n);
     a.w = lra_carve_take(c, (hp->N - 1) * n);
@@ -248,7 +248,7 @@ static void hyena_filter_fwd(lra_mixer *m, lra_backend *be, int L, hyena_acts *a
     hyena_window(be, hp, a->win, p[P_T], p[P_DELTA], L, C, s);
     be->mul(be, s->k2, s->k2, a->win, (int64_t)L * C);
     be->permute_0213(be, a->K, s->k2, 1, L, C, 1);  // (C, L) = (N-1, D, CH, L)
-    be->fill(be, a->one, 1, 1);
+    be->fill(be, a->one, 1, (hp->N + 1) * m->D);
     // K[o D + d][0][0] += bias[o D + d]: a (Df, 1) column of row stride CH L
     be->gemm(be, 0, 0, Df, 1, 1, 1, p[P_FB], 1, 0, a->one, 1, 0, 1, a->K, hp->CH * L, 0, 1);
 }
@@ -257,11 +257,13 @@ static lra_conv_mode hyena_mode(const hyena_hp *hp) { return hp->CH == 2 ? LRA_C
 
 static uint64_t hyena_seed(const lra_ctx *ctx, int o) { return lra_ctx_stream(ctx, 0x4E7A00 + (uint64_t)o); }
 
-// x (B, W, L) per example times mask (B, L): padded positions zeroed, in place
-static void hyena_mask(lra_backend *be, const lra_ctx *ctx, lra_real *x, int W) {
+// x (B, W, L) times mask (B, L) broadcast over W: padded positions zeroed, in
+// place. tmp (B, W, L) receives the broadcast mask (ones (W) outer mask[b]).
+static void hyena_mask(lra_backend *be, const lra_ctx *ctx, lra_real *x, int W, lra_real *tmp, const lra_real *ones) {
     if (!ctx->maskf) return;
-    int64_t per = (int64_t)W * ctx->L;
-    for (int b = 0; b < ctx->B; b++) be->mul_cols(be, x + b * per, x + b * per, ctx->maskf + (int64_t)b * ctx->L, W, ctx->L);
+    int L = ctx->L;
+    be->gemm(be, 0, 0, W, L, 1, 1, ones, 1, 0, ctx->maskf, L, L, 0, tmp, L, (int64_t)W * L, ctx->B);
+    be->mul(be, x, x, tmp, (int64_t)ctx->B * W * L);
 }
 
 static int hyena_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_real *x, lra_err *err) {
@@ -279,7 +281,7 @@ static int hyena_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lr
     lra_linear_fwd(be, a.xp, x, p[P_IN_W], p[P_IN_B], R, D, W);
     be->dwconv_fwd(be, s.t1, a.xp, p[P_SF_W], p[P_SF_B], B, L, W, hp->Ks);
     be->permute_0213(be, s.t2, s.t1, B, L, W, 1);  // (B, (N+1) D, L)
-    hyena_mask(be, ctx, s.t2, W);
+    hyena_mask(be, ctx, s.t2, W, s.t1, a.one);
     be->permute_0213(be, a.U, s.t2, 1, B, N + 1, (int64_t)D * L);  // (N+1, B, D, L)
     const lra_real *v = a.U + N * n;
     for (int o = 0; o < N - 1; o++) {
@@ -362,7 +364,7 @@ static int hyena_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const 
     be->copy(be, dU + N * n, dv, (size_t)n * sizeof(lra_real));  // d v_0 = d v
     // back through the split, the mask, the transpose and the short filter
     be->permute_0213(be, s.t2, dU, 1, N + 1, B, (int64_t)D * L);  // (B, (N+1) D, L)
-    hyena_mask(be, ctx, s.t2, W);
+    hyena_mask(be, ctx, s.t2, W, s.t1, a.one);
     be->permute_0213(be, s.t1, s.t2, B, W, L, 1);  // (B, L, (N+1) D)
     be->zero(be, s.t2, (size_t)(N + 1) * n * sizeof(lra_real));
     be->dwconv_bwd(be, s.t2, g[P_SF_W], g[P_SF_B], s.t1, a.xp, p[P_SF_W], B, L, W, hp->Ks);
