@@ -3,6 +3,7 @@
 // bidirectional, with padding masks, dropout, a shifted window and L < L_max;
 // causality; initial values; parameter names and groups; configuration
 // errors; parity with the PyTorch reference files (tests/ref/gen_hyena.py).
+#include "../models/model.h"
 #include "mixer_check.h"
 
 #include <math.h>
@@ -141,6 +142,35 @@ static void test_config_errors(void) {
             strstr(err.msg, "d_state"), "unknown key: %s", err.msg);
 }
 
+// The model's canonical config writes every Hyena key and parses back to
+// the same model (same parameters from the same seed).
+static void test_describe_roundtrip(void) {
+    const lra_model_task task = { .vocab = 8, .n_classes = 2, .n_inputs = 1, .seq_len = 16 };
+    lra_kv kv[] = { { "mixer", "hyena", NULL }, { "d_model", "4", NULL }, { "n_layers", "1", NULL },
+                    { "mixer.bidirectional", "true", NULL }, { "mixer.order", "3", NULL }, { "mixer.shift", "0.25", NULL } };
+    lra_model_config c, c2;
+    lra_model a, b;
+    lra_err err = { 0 };
+    char s1[4096], s2[4096], buf[4096];
+    T_CHECK(lra_model_config_parse(&c, kv, 6, &err) == 0 && lra_model_build(&a, &c, &task, t_backend(), 2, 1, &err) == 0,
+            "%s", err.msg);
+    if (t_case_failures) return;
+    T_CHECK(lra_model_describe(&a, s1, sizeof s1) == 0, "describe");
+    T_CHECK(strstr(s1, "mixer.filter_order=64") && strstr(s1, "mixer.order=3") && strstr(s1, "mixer.bidirectional=true") &&
+            strstr(s1, "mixer.shift=0.25"), "defaults and settings written: %s", s1);
+    snprintf(buf, sizeof buf, "%s", s1);
+    lra_kv kv2[64];
+    int n = lra_kv_split(buf, kv2, 64, "describe");
+    T_CHECK(n > 0 && lra_model_config_parse(&c2, kv2, n, &err) == 0 &&
+            lra_model_build(&b, &c2, &task, t_backend(), 2, 1, &err) == 0, "%s", err.msg);
+    if (t_case_failures) { lra_model_free(&a); return; }
+    T_CHECK(lra_model_describe(&b, s2, sizeof s2) == 0 && !strcmp(s1, s2), "%s\nvs %s", s1, s2);
+    T_CHECK(a.n_real == b.n_real && !memcmp(a.params, b.params, (size_t)a.n_real * sizeof(lra_real)),
+            "same seed, same parameters");
+    lra_model_free(&a);
+    lra_model_free(&b);
+}
+
 // Float64 PyTorch vs the f64 build agree to rounding (1e-10); the float
 // build to the bounds (1e-4 outputs, 1e-3 gradients).
 static void test_reference(void) {
@@ -155,6 +185,7 @@ static const t_case cases[] = {
     { "mixer/hyena/causality", test_causality },
     { "mixer/hyena/init", test_init },
     { "mixer/hyena/config_errors", test_config_errors },
+    { "mixer/hyena/describe_roundtrip", test_describe_roundtrip },
     { "mixer/hyena/reference", test_reference },
 };
 T_MAIN(cases)
