@@ -37,6 +37,11 @@ static void test_s4(void) { check_mixer("s4", "s4"); }
 // S4 two-sided, postnorm BatchNorm training, scalar inputs, exp dt
 static void test_s4_bidir_train(void) { check_mixer("s4_bidir_train", "s4"); }
 
+// Hyena (order 2, causal) in the S4 block, ragged lengths, BatchNorm eval
+static void test_hyena(void) { check_mixer("hyena", "hyena"); }
+// Hyena order 3, bidirectional, shifted window, dual NLI head, BatchNorm training
+static void test_hyena_bidir_train(void) { check_mixer("hyena_bidir_train", "hyena"); }
+
 static const t_case cases[] = {
     { "model_ref/transformer", test_transformer },
     { "model_ref/bn_glu_scalar", test_bn_glu_scalar },
@@ -47,5 +52,7 @@ static const t_case cases[] = {
     { "model_ref/s4d_dual_train", test_s4d_dual_train },
     { "model_ref/s4", test_s4 },
     { "model_ref/s4_bidir_train", test_s4_bidir_train },
+    { "model_ref/hyena", test_hyena },
+    { "model_ref/hyena_bidir_train", test_hyena_bidir_train },
 };
 T_MAIN(cases)

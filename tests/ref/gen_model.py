@@ -90,6 +90,16 @@ CASES = {
                             **{"mixer.d_state": 4, "mixer.n_ssm": 1, "mixer.bidirectional": 1,
                                "mixer.dt_transform": "exp"}),
                        task_string(256, 2, 1, 8, 1, 0.45, 0.2), "train", [[8], [6], [3]], 9),
+    # (v) Hyena (order 2, causal) in the S4 block, BatchNorm eval, ragged
+    # lengths (the padding mask inside the operator), mean pool
+    "hyena": (dict(SSM_BLOCK, mixer="hyena", combine="concat",
+                   **{"mixer.filter_order": 6, "mixer.emb_dim": 5, "mixer.num_inner_mlps": 1}),
+              task_string(10, 3, 1, 9), "eval", [[9], [5], [0]], 10),
+    # Hyena order 3, bidirectional, shifted window, dual NLI head, BatchNorm training
+    "hyena_bidir_train": (dict(SSM_BLOCK, mixer="hyena", head_hidden="8",
+                               **{"mixer.order": 3, "mixer.filter_order": 5, "mixer.bidirectional": 1,
+                                  "mixer.shift": 0.1}),
+                          task_string(9, 2, 2, 7), "train", [[7, 4], [3, 7]], 11),
 }
 
 
