@@ -94,7 +94,7 @@ static void test_s4(void) {
 static void test_hyena(void) {
     lra_kv kv[] = { { "mixer", "hyena", NULL }, { "n_layers", "1", NULL }, { "d_model", "32", NULL },
                     { "mixer.filter_order", "32", NULL } };
-    double acc = train_and_eval(kv, 4, 200, 5e-3f);
+    double acc = train_and_eval(kv, 4, 100, 5e-3f);
     printf("    hyena: held-out accuracy %.1f%%\n", 100 * acc);
     T_CHECK(acc >= 0.95, "hyena: accuracy %.3f < 0.95", acc);
 }
