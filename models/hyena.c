@@ -148,8 +148,8 @@ static void hyena_init(const lra_mixer *m, lra_real *const *host, uint64_t seed)
 
 // Saved by forward. Filter (B-independent): a_j, s_j (k+1, L, F) the Sin
 // inputs and outputs, win (L, C) the modulation window, K (C, L) the long
-// kernels with the bias at lag 0. Operator: one
-// ((N+1)D) ones, xp (B, L, (N+1)D) the in_proj output, U (N+1, B, D, L) the short-filtered
+// kernels with the bias at lag 0, one ((N+1)D) ones. Operator: xp
+// (B, L, (N+1)D) the in_proj output, U (N+1, B, D, L) the short-filtered
 // (masked) streams x_0 .. x_{N-1}, v, then w (N-1, B, D, L) the gated
 // convolution inputs, v (N-1, B, D, L) the convolution outputs, og (B, L, D).
 typedef struct { lra_real *a, *s, *win, *K, *one, *xp, *U, *w, *v, *og; } hyena_acts;
