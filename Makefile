@@ -214,6 +214,8 @@ listops_s4             listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=s4 --
 pathfinder_s4_train    pathfinder --param input=scalar $(DUMP_SMALL) --model mixer=s4 --model mixer.d_state=8 --model mixer.bidirectional=1 --model prenorm=0 --mode train
 listops_lru_train      listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=lru --model mixer.d_state=16 --model mixer.r_min=0.5 --mode train
 retrieval_lru_bidir    retrieval --param seq_len=512 $(DUMP_SMALL) --model mixer=lru --model mixer.d_state=8 --model mixer.bidirectional=1
+listops_hyena          listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=hyena --model mixer.filter_order=8
+image_hyena_train      image --param input=scalar $(DUMP_SMALL) --model mixer=hyena --model mixer.filter_order=8 --model mixer.bidirectional=1 --model mixer.order=3 --mode train
 endef
 export DUMP_RUNS
 check-dump: $(BUILD)/lra

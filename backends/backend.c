@@ -11,7 +11,7 @@ lra_backend *lra_backend_cuda_init(int n_threads, lra_err *err);
 #endif
 
 const char *const lra_act_names[LRA_ACT_COUNT] = {
-    "identity", "relu", "gelu_tanh", "gelu_erf", "silu", "sigmoid", "softplus", "tanh",
+    "identity", "relu", "gelu_tanh", "gelu_erf", "silu", "sigmoid", "softplus", "tanh", "sin",
 };
 
 // ---- op names ----------------------------------------------------------------
@@ -82,6 +82,8 @@ static const lra_op_entry lra_ops[] = {
     LRA_OP(s4_kernel_bwd),
     LRA_OP(lru_params_fwd),
     LRA_OP(lru_params_bwd),
+    LRA_OP(dwconv_fwd),
+    LRA_OP(dwconv_bwd),
 };
 #undef LRA_OP
 #define LRA_N_OPS ((int)(sizeof lra_ops / sizeof lra_ops[0]))

@@ -45,6 +45,7 @@ typedef enum {
     LRA_ACT_SIGMOID,
     LRA_ACT_SOFTPLUS,   // log(1 + exp(x)), computed stably
     LRA_ACT_TANH,
+    LRA_ACT_SIN,        // sin(x): Hyena's filter FFN (its frequency is a mul_cols before)
     LRA_ACT_COUNT
 } lra_act;
 extern const char *const lra_act_names[LRA_ACT_COUNT];
@@ -367,6 +368,17 @@ struct lra_backend {
                            const lra_real *dlambda, const lra_real *dBw, const lra_real *dCw,
                            const lra_real *nu_log, const lra_real *theta_log, const lra_real *gamma_log,
                            const lra_real *B_re, const lra_real *B_im, int N, int H, int CH);
+    // ---- depthwise causal convolution with short filters (Hyena, models.md 8) ----
+    // y (B, L, C): y[b][t][c] = bias[c] + sum_{j<K} w[c][j] x[b][t-(K-1)+j][c],
+    // x = 0 before t = 0: PyTorch Conv1d(C, C, K, groups=C, padding=K-1) on the
+    // (B, C, L) view with the output truncated to its first L samples; w (C, K)
+    // is its weight (C, 1, K), bias (C) may be NULL.
+    void (*dwconv_fwd)(lra_backend *be, lra_real *y, const lra_real *x, const lra_real *w, const lra_real *bias,
+                       int B, int L, int C, int K);
+    // dx (B, L, C) += dL/dx, dw (C, K) += sum_{b,t} dy[b][t][c] x[b][t-(K-1)+j][c],
+    // dbias (C) += sum_{b,t} dy; any gradient may be NULL.
+    void (*dwconv_bwd)(lra_backend *be, lra_real *dx, lra_real *dw, lra_real *dbias, const lra_real *dy,
+                       const lra_real *x, const lra_real *w, int B, int L, int C, int K);
 };
 
 // ---- registry ----------------------------------------------------------------

@@ -6,12 +6,14 @@
 
 extern const lra_mixer_vtable lra_mixer_attention, lra_mixer_s4d, lra_mixer_s4;
 extern const lra_mixer_vtable lra_mixer_lru;
+extern const lra_mixer_vtable lra_mixer_hyena;
 
 static const lra_mixer_vtable *const mixers[] = {
     &lra_mixer_attention,
     &lra_mixer_s4d,
     &lra_mixer_s4,
     &lra_mixer_lru,
+    &lra_mixer_hyena,
 };
 
 int lra_mixer_count(void) { return (int)(sizeof mixers / sizeof mixers[0]); }

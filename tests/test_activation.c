@@ -40,6 +40,7 @@ static double act_ref(double x, lra_act act) {
     case LRA_ACT_SIGMOID:   return 1 / (1 + exp(-x));
     case LRA_ACT_SOFTPLUS:  return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
     case LRA_ACT_TANH:      return tanh(x);
+    case LRA_ACT_SIN:       return sin(x);
     default:                return NAN;
     }
 }
@@ -117,6 +118,11 @@ static void test_act_grad(void) {
         lra_real big[4] = { -800, -50, 50, 800 }, one[4] = { 1, 1, 1, 1 }, g[4] = { 0, 0, 0, 0 };
         be->act_bwd(be, g, one, big, 4, c.act);
         for (int i = 0; i < 4; i++) T_CHECK(isfinite((double)g[i]), "%s'(%g) = %g", lra_act_names[a], (double)big[i], (double)g[i]);
+        if (a == LRA_ACT_SIN) {  // periodic: no limit, the derivative is cos
+            for (int i = 0; i < 4; i++)
+                T_CHECK(fabs((double)g[i] - cos((double)big[i])) < 1e-5, "sin'(%g) = %g", (double)big[i], (double)g[i]);
+            continue;
+        }
         if (a != LRA_ACT_IDENTITY)
             T_CHECK(fabs((double)g[0]) < 1e-6, "%s'(-800) = %g", lra_act_names[a], (double)g[0]);
         if (a == LRA_ACT_SIGMOID || a == LRA_ACT_TANH)

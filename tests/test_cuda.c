@@ -1818,6 +1818,51 @@ static void op_lru_params_bwd(void) {
     }
 }
 
+// ---- depthwise causal short convolution ----------------------------------------------------
+typedef struct { int B, L, C, K; } dwc_shape;
+static const dwc_shape dwc_cases[] = { { 2, 11, 5, 3 }, { 1, 1, 3, 3 }, { 3, 7, 4, 1 }, { 2, 3000, 96, 3 }, { 1, 2, 6, 4 } };
+#define N_DWC ((int)(sizeof dwc_cases / sizeof dwc_cases[0]))
+
+static void op_dwconv_fwd(void) {
+    NEED(dwconv_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_DWC; s++) {
+        for (int var = 0; var < 2; var++) {  // with and without bias
+            dwc_shape d = dwc_cases[s];
+            int64_t n = (int64_t)d.B * d.L * d.C;
+            pair x = in_rand(n, 1500 + s, -2, 2, "x"), w = in_rand((int64_t)d.C * d.K, 1510 + s, -1, 1, "w");
+            pair bias = var ? in_rand(d.C, 1520 + s, -1, 1, "bias") : none, y = out_nan(n, "y");
+            c->dwconv_fwd(c, y.h, x.h, w.h, bias.h, d.B, d.L, d.C, d.K);
+            g->dwconv_fwd(g, y.d, x.d, w.d, bias.d, d.B, d.L, d.C, d.K);
+            cmp_pair(tag("dwconv_fwd B=%d L=%d C=%d K=%d bias %d", d.B, d.L, d.C, d.K, var), y, TOL);
+            d_done();
+        }
+    }
+}
+
+static void op_dwconv_bwd(void) {
+    NEED(dwconv_bwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_DWC; s++) {
+        for (int var = 0; var < 3; var++) {  // all gradients, dx only, dw and dbias only
+            dwc_shape d = dwc_cases[s];
+            int64_t n = (int64_t)d.B * d.L * d.C, nw = (int64_t)d.C * d.K;
+            pair dy = in_rand(n, 1530 + s, -1, 1, "dy"), x = in_rand(n, 1540 + s, -2, 2, "x");
+            pair w = in_rand(nw, 1550 + s, -1, 1, "w");
+            pair dx = var != 2 ? out_rand(n, 1560 + s, -1, 1, "dx") : none;
+            pair dw = var != 1 ? out_rand(nw, 1570 + s, -1, 1, "dw") : none;
+            pair db = var != 1 ? out_rand(d.C, 1580 + s, -1, 1, "dbias") : none;
+            c->dwconv_bwd(c, dx.h, dw.h, db.h, dy.h, x.h, w.h, d.B, d.L, d.C, d.K);
+            g->dwconv_bwd(g, dx.d, dw.d, db.d, dy.d, x.d, w.d, d.B, d.L, d.C, d.K);
+            // dw, dbias sum B L products in float on the GPU
+            if (dx.h) cmp_pair(tag("dwconv_bwd dx B=%d L=%d C=%d K=%d var %d", d.B, d.L, d.C, d.K, var), dx, TOL);
+            if (dw.h) cmp_pair(tag("dwconv_bwd dw B=%d L=%d C=%d K=%d var %d", d.B, d.L, d.C, d.K, var), dw, 1e-4);
+            if (db.h) cmp_pair(tag("dwconv_bwd dbias B=%d L=%d C=%d K=%d var %d", d.B, d.L, d.C, d.K, var), db, 1e-4);
+            d_done();
+        }
+    }
+}
+
 // ---- the case list -----------------------------------------------------------------------------
 
 typedef struct {
@@ -1840,6 +1885,7 @@ static const op_test op_tests[] = {
     OP(xent_fwd),        OP(xent_bwd),        OP(adamw_step),    OP(clip_grad_norm),    OP(s4_kernel_fwd),
     OP(s4_kernel_bwd),   OP(s4d_discretize_fwd), OP(s4d_discretize_bwd), OP(diag_ssm_step),
     OP(lru_params_fwd),  OP(lru_params_bwd),
+    OP(dwconv_fwd),      OP(dwconv_bwd),
 };
 #undef OP
 #define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))

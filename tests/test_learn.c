@@ -1,4 +1,4 @@
-// test_learn.c: the model learns. Tiny models (attention, S4D, S4, LRU) train on a synthetic
+// test_learn.c: the model learns. Tiny models (attention, S4D, S4, LRU, Hyena) train on a synthetic
 // long-range task, a class token (1 or 2) at a random position among the
 // first 64 of a length-512 sequence of noise tokens, and must classify
 // held-out sequences with >= 95% accuracy. Built in float only; a few
@@ -102,10 +102,19 @@ static void test_lru(void) {
     T_CHECK(acc >= 0.95, "lru: accuracy %.3f < 0.95", acc);
 }
 
+static void test_hyena(void) {
+    lra_kv kv[] = { { "mixer", "hyena", NULL }, { "n_layers", "1", NULL }, { "d_model", "32", NULL },
+                    { "mixer.filter_order", "32", NULL } };
+    double acc = train_and_eval(kv, 4, 100, 5e-3f);
+    printf("    hyena: held-out accuracy %.1f%%\n", 100 * acc);
+    T_CHECK(acc >= 0.95, "hyena: accuracy %.3f < 0.95", acc);
+}
+
 static const t_case cases[] = {
     { "learn/attention", test_attention },
     { "learn/s4d", test_s4d },
     { "learn/s4", test_s4 },
     { "learn/lru", test_lru },
+    { "learn/hyena", test_hyena },
 };
 T_MAIN(cases)

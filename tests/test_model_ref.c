@@ -41,6 +41,10 @@ static void test_s4_bidir_train(void) { check_mixer("s4_bidir_train", "s4"); }
 static void test_lru(void) { check_mixer("lru", "lru"); }
 // LRU bidirectional, BatchNorm training, dual NLI head with a hidden layer
 static void test_lru_bidir_train(void) { check_mixer("lru_bidir_train", "lru"); }
+// Hyena (order 2, causal) in the S4 block, ragged lengths, BatchNorm eval
+static void test_hyena(void) { check_mixer("hyena", "hyena"); }
+// Hyena order 3, bidirectional, shifted window, dual NLI head, BatchNorm training
+static void test_hyena_bidir_train(void) { check_mixer("hyena_bidir_train", "hyena"); }
 
 static const t_case cases[] = {
     { "model_ref/transformer", test_transformer },
@@ -54,5 +58,7 @@ static const t_case cases[] = {
     { "model_ref/s4_bidir_train", test_s4_bidir_train },
     { "model_ref/lru", test_lru },
     { "model_ref/lru_bidir_train", test_lru_bidir_train },
+    { "model_ref/hyena", test_hyena },
+    { "model_ref/hyena_bidir_train", test_hyena_bidir_train },
 };
 T_MAIN(cases)

@@ -208,5 +208,10 @@ void cpu_lru_params_bwd(lra_backend *be, lra_real *dnu_log, lra_real *dtheta_log
                         lra_real *dB_re, lra_real *dB_im, lra_real *dC_re, lra_real *dC_im, const lra_real *dlambda,
                         const lra_real *dBw, const lra_real *dCw, const lra_real *nu_log, const lra_real *theta_log,
                         const lra_real *gamma_log, const lra_real *B_re, const lra_real *B_im, int N, int H, int CH);
+// ---- cpu_dwconv.c -----------------------------------------------------------------
+void cpu_dwconv_fwd(lra_backend *be, lra_real *y, const lra_real *x, const lra_real *w, const lra_real *bias,
+                    int B, int L, int C, int K);
+void cpu_dwconv_bwd(lra_backend *be, lra_real *dx, lra_real *dw, lra_real *dbias, const lra_real *dy,
+                    const lra_real *x, const lra_real *w, int B, int L, int C, int K);
 
 #endif // LRA_CPU_H

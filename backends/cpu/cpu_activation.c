@@ -42,6 +42,7 @@ static inline double act_f(double x, lra_act act) {
     case LRA_ACT_SOFTPLUS:  // log(1 + e^x) = log1p(e^-|x|) + max(x, 0), stable
         return ACT_MATH(log1p, ACT_MATH(exp, -fabs(x))) + (x > 0 ? x : 0);
     case LRA_ACT_TANH:      return ACT_MATH(tanh, x);
+    case LRA_ACT_SIN:       return ACT_MATH(sin, x);
     default:                return x;  // identity
     }
 }
@@ -72,6 +73,7 @@ static inline double act_dx(double dy, double x, lra_act act) {
         double t = ACT_MATH(tanh, x);
         return dy * (1 - t * t);
     }
+    case LRA_ACT_SIN: return dy * ACT_MATH(cos, x);
     default: return dy;  // identity
     }
 }
@@ -100,6 +102,7 @@ void cpu_act_fwd(lra_backend *be, lra_real *out, const lra_real *inp, int64_t n,
     case LRA_ACT_SIGMOID:   ACT_FWD_LOOP(LRA_ACT_SIGMOID, ACT_PAR); break;
     case LRA_ACT_SOFTPLUS:  ACT_FWD_LOOP(LRA_ACT_SOFTPLUS, ACT_PAR); break;
     case LRA_ACT_TANH:      ACT_FWD_LOOP(LRA_ACT_TANH, ACT_PAR); break;
+    case LRA_ACT_SIN:       ACT_FWD_LOOP(LRA_ACT_SIN, ACT_PAR); break;
     default:                LRA_ASSERT(!"unknown lra_act");
     }
 }
@@ -118,6 +121,7 @@ void cpu_act_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, const lr
     case LRA_ACT_SIGMOID:   ACT_BWD_LOOP(LRA_ACT_SIGMOID, ACT_PAR); break;
     case LRA_ACT_SOFTPLUS:  ACT_BWD_LOOP(LRA_ACT_SOFTPLUS, ACT_PAR); break;
     case LRA_ACT_TANH:      ACT_BWD_LOOP(LRA_ACT_TANH, ACT_PAR); break;
+    case LRA_ACT_SIN:       ACT_BWD_LOOP(LRA_ACT_SIN, ACT_PAR); break;
     default:                LRA_ASSERT(!"unknown lra_act");
     }
 }

@@ -69,6 +69,8 @@ static const lra_backend cpu_table = {
     .s4_kernel_bwd  = cpu_s4_kernel_bwd,
     .lru_params_fwd = cpu_lru_params_fwd,
     .lru_params_bwd = cpu_lru_params_bwd,
+    .dwconv_fwd     = cpu_dwconv_fwd,
+    .dwconv_bwd     = cpu_dwconv_bwd,
 };
 
 // The CPU model name from /proc/cpuinfo, for run records.

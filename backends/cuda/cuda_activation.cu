@@ -27,6 +27,7 @@ __device__ __forceinline__ float cu_act(float x, lra_act act) {
     case LRA_ACT_SIGMOID: return cu_sigmoid(x);
     case LRA_ACT_SOFTPLUS: return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));  // log(1 + e^x), stable
     case LRA_ACT_TANH: return tanhf(x);
+    case LRA_ACT_SIN: return sinf(x);
     default: return __int_as_float(0x7fc00000);  // NaN: the host checked act
     }
 }
@@ -59,6 +60,7 @@ __device__ __forceinline__ float cu_act_grad(float x, lra_act act) {
         float t = tanhf(x);
         return 1.0f - t * t;
     }
+    case LRA_ACT_SIN: return cosf(x);
     default: return __int_as_float(0x7fc00000);
     }
 }

@@ -26,6 +26,11 @@ residual block, final norm, mean over L, Linear(H -> 2), cross-entropy.
              and Re(C x) by real matmuls, the recurrence by the official's
              associative scan (jax.lax.associative_scan's odd/even
              recursion, written in PyTorch, lambda broadcast over (B, L)).
+  hyena      the same S4 block with the Hyena operator in place of K * u + D u
+             (models.md 8; HazyResearch/safari standalone_hyena.py written out:
+             order 2, filter_order 64, emb_dim 3, 2 inner Sin layers, short
+             Conv1d of width 3, rfft/irfft at n = 2L with the bias term, GELU
+             after out_proj as S4's FFTConv does).
 BatchNorm runs on the (B L, H) view: the same statistics as BatchNorm1d on
 (B, H, L) as S4's Normalization does it, without its two transposes.
 The attention mask is left out (every token is valid in the benchmark).
@@ -48,7 +53,7 @@ import sys
 import time
 
 HEADER = "impl,device,threads,mixer,B,H,L,fwd_ms,bwd_ms,total_ms,tokens_per_s,peak_mib,rss_mib,params,status"
-MIXERS = ("attention", "s4d", "s4", "lru")
+MIXERS = ("attention", "s4d", "s4", "lru", "hyena")
 
 
 # ---- the model ------------------------------------------------------------------------
@@ -182,11 +187,69 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d
             y = y + u * self.D.unsqueeze(-1)
             return F.gelu(y.transpose(-1, -2))
 
+    class Sin(nn.Module):
+        def __init__(self, dim, w=1.0):
+            super().__init__()
+            self.freq = nn.Parameter(w * torch.ones(1, dim))
+
+        def forward(self, x):
+            return torch.sin(self.freq * x)
+
+    class HyenaFilter(nn.Module):
+        """Implicit filter: FFN(positional embedding) times the exponential decay window."""
+
+        def __init__(self, d, order=64, emb_dim=3, inner=2):
+            super().__init__()
+            self.bias = nn.Parameter(torch.randn(d))
+            t = torch.linspace(0, 1, L)[None, :, None]
+            w = 2 * math.pi * torch.linspace(0, L - 1, L)[None, :, None] / L
+            bands = (emb_dim - 1) // 2
+            f = torch.linspace(1e-4, bands - 1, bands)[None, None]
+            z = torch.exp(-1j * f * w)
+            self.z = nn.Parameter(torch.cat([t, z.real, z.imag], dim=-1))
+            self.register_buffer("t", t)
+            act = Sin(order)
+            layers = [nn.Linear(emb_dim, order), act]
+            for _ in range(inner):
+                layers += [nn.Linear(order, order), act]
+            layers.append(nn.Linear(order, d, bias=False))
+            self.implicit_filter = nn.Sequential(*layers)
+            deltas = torch.linspace(math.log(1e-2) / 1.5, math.log(1e-2) / 0.3, d)[None, None]
+            self.register_buffer("deltas", deltas)
+
+        def filter(self, Ln):
+            h = self.implicit_filter(self.z[:, :Ln])
+            return h * torch.exp(-self.t[:, :Ln] * self.deltas.abs())
+
+    class Hyena(nn.Module):
+        """HyenaOperator of order 2 (safari standalone_hyena.py)."""
+
+        def __init__(self):
+            super().__init__()
+            self.in_proj = nn.Linear(H, 3 * H)
+            self.out_proj = nn.Linear(H, H)
+            self.short_filter = nn.Conv1d(3 * H, 3 * H, 3, padding=2, groups=3 * H)
+            self.filter_fn = HyenaFilter(H)
+
+        def forward(self, x):                                    # (B, L, H)
+            Ln = x.size(-2)
+            u = self.in_proj(x).transpose(-1, -2)                # (B, 3H, L)
+            uc = self.short_filter(u)[..., :Ln]
+            x0, x1, v = uc.split(H, dim=1)
+            k = self.filter_fn.filter(Ln)[0].transpose(0, 1)     # (H, L)
+            v = v * x1
+            n = 2 * Ln
+            k_f = torch.fft.rfft(k, n=n) / n
+            u_f = torch.fft.rfft(v, n=n)
+            y = torch.fft.irfft(u_f * k_f, n=n, norm="forward")[..., :Ln]
+            v = y + v * self.filter_fn.bias.unsqueeze(-1)
+            return F.gelu(self.out_proj((v * x0).transpose(-1, -2)))
+
     class S4Block(nn.Module):
         def __init__(self, kernel):
             super().__init__()
             self.norm = nn.BatchNorm1d(H)
-            self.layer = FFTConv(kernel)
+            self.layer = Hyena() if kernel is None else FFTConv(kernel)
             self.output_linear = nn.Linear(H, 2 * H)
 
         def forward(self, x):
@@ -240,7 +303,7 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d
                 self.block = LRUBlock()
             else:
                 self.pe = None
-                self.block = S4Block(S4DKernel() if mixer == "s4d" else S4Kernel())
+                self.block = S4Block(None if mixer == "hyena" else S4DKernel() if mixer == "s4d" else S4Kernel())
                 self.final_norm = nn.BatchNorm1d(H)
             self.head = nn.Linear(H, n_classes)
 
@@ -346,6 +409,8 @@ def estimate_gib(a, mixer, L):
         est += 8.0 * H * Nc * L * 4
     elif mixer == "lru":
         est += 8.0 * B * L * a.lru_d_state * 12   # complex scan operands, levels and gradients
+    elif mixer == "hyena":
+        est += 4.0 * B * L * H * 16
     else:
         est += 8.0 * 4 * H * 2 * Nc * (L // 2 + 1) * 3
     return est / 2 ** 30

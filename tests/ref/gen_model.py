@@ -99,6 +99,16 @@ CASES = {
     "lru_bidir_train": (dict(SSM_BLOCK, mixer="lru", bn_momentum="0.01", final_norm=0, gelu="tanh", head_hidden="8",
                              **{"mixer.d_state": 4, "mixer.bidirectional": 1, "mixer.r_min": 0.5}),
                         task_string(9, 2, 2, 8), "train", [[8, 5], [3, 8]], 11),
+    # (v) Hyena (order 2, causal) in the S4 block, BatchNorm eval, ragged
+    # lengths (the padding mask inside the operator), mean pool
+    "hyena": (dict(SSM_BLOCK, mixer="hyena", combine="concat",
+                   **{"mixer.filter_order": 6, "mixer.emb_dim": 5, "mixer.num_inner_mlps": 1}),
+              task_string(10, 3, 1, 9), "eval", [[9], [5], [0]], 10),
+    # Hyena order 3, bidirectional, shifted window, dual NLI head, BatchNorm training
+    "hyena_bidir_train": (dict(SSM_BLOCK, mixer="hyena", head_hidden="8",
+                               **{"mixer.order": 3, "mixer.filter_order": 5, "mixer.bidirectional": 1,
+                                  "mixer.shift": 0.1}),
+                          task_string(9, 2, 2, 7), "train", [[7, 4], [3, 7]], 11),
 }
 
 

@@ -25,7 +25,8 @@ random streams are not reproduced), else ValueError.
 Mixers: attention (models.md 2), s4d (models.md 3: Vandermonde kernel by
 explicit sums), s4 (models.md 4: dense conjugate-extended system and its
 power series, C recovered from C~), lru (models.md 6: the recurrence by an
-explicit loop over time); convolutions by direct sums. Needs torch
+explicit loop over time), hyena (models.md 8: implicit Sin-FFN
+filters, gated long convolutions); convolutions by direct sums. Needs torch
 (Debian python3-torch) and numpy.
 """
 import math
@@ -394,7 +395,71 @@ class LRUMixer:
         return y
 
 
-MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer, "lru": LRUMixer}
+class HyenaMixer:
+    """Hyena, order N (models.md 8, the code form of safari's HyenaOperator):
+    u = in_proj(x); depthwise causal short filter of width K; padded positions
+    zeroed; split x_0 .. x_{N-1}, v; filter h = FFN(z[0:L]) with Sin(a) =
+    sin(freq a), times exp(-t |deltas|) + shift; for o < N-1:
+    v <- h_o * (v x_{N-1-o}) + bias_o (v x_{N-1-o}); y = out_proj(v x_0).
+    Bidirectional: filter row 2 (o D + d) + r, r = 1 the anti-causal taps
+    (S4's two-sided layout). Convolutions by direct sums."""
+    keys = ("order", "filter_order", "emb_dim", "num_inner_mlps", "w", "short_filter_order", "dropout",
+            "bidirectional", "fast_decay_pct", "slow_decay_pct", "target", "shift")
+
+    def __init__(self, kv, D, L):
+        self.D, self.L_max = D, L
+        self.N = int(kv.get("order", 2))
+        self.F = int(kv.get("filter_order", 64))
+        self.E = int(kv.get("emb_dim", 3))
+        self.NI = int(kv.get("num_inner_mlps", 2))
+        self.K = int(kv.get("short_filter_order", 3))
+        self.dropout = float(kv.get("dropout", 0))
+        self.shift = float(kv.get("shift", 0))
+        self.CH = 2 if as_bool(kv.get("bidirectional", "0"), "mixer.bidirectional") else 1
+
+    def specs(self):
+        D, N, F, E, NI = self.D, self.N, self.F, self.E, self.NI
+        W, Df = (N + 1) * D, (N - 1) * D
+        f = "filter_fn.implicit_filter."
+        out = [("in_proj.weight", (W, D), True), ("in_proj.bias", (W,), True), ("out_proj.weight", (D, D), True),
+               ("out_proj.bias", (D,), True), ("short_filter.weight", (W, 1, self.K), True),
+               ("short_filter.bias", (W,), True), ("filter_fn.bias", (Df,), True),
+               ("filter_fn.pos_emb.z", (1, self.L_max, E), True), ("filter_fn.pos_emb.t", (1, self.L_max, 1), False),
+               ("filter_fn.modulation.deltas", (1, 1, self.CH * Df), False), (f + "1.freq", (1, F), True)]
+        for j in range(NI + 1):
+            out += [(f + f"{2 * j}.weight", (F, F if j else E), True), (f + f"{2 * j}.bias", (F,), True)]
+        return out + [(f + f"{2 * NI + 2}.weight", (self.CH * Df, F), True)]
+
+    def dropouts(self):
+        return {"mixer.dropout": self.dropout}
+
+    def forward(self, p, x, mask, training):
+        Bs, L, D = x.shape
+        N, K = self.N, self.K
+        u = linear(x, p["in_proj.weight"], p["in_proj.bias"]).permute(0, 2, 1)  # (Bs, W, L)
+        w = p["short_filter.weight"][:, 0]                                         # (W, K)
+        sc = p["short_filter.bias"][None, :, None] + torch.zeros_like(u)
+        for j in range(K):
+            lag = K - 1 - j
+            sc = sc + w[:, j, None] * torch.nn.functional.pad(u, (lag, 0))[..., :L]
+        sc = sc * mask.double()[:, None, :]
+        xs = [sc[:, i * D:(i + 1) * D] for i in range(N + 1)]
+        f = "filter_fn.implicit_filter."
+        a = p["filter_fn.pos_emb.z"][0, :L]
+        for j in range(self.NI + 1):
+            a = torch.sin(p[f + "1.freq"] * linear(a, p[f + f"{2 * j}.weight"], p[f + f"{2 * j}.bias"]))
+        h = linear(a, p[f + f"{2 * self.NI + 2}.weight"])                          # (L, C)
+        h = h * (torch.exp(-p["filter_fn.pos_emb.t"][0, :L] * p["filter_fn.modulation.deltas"][0].abs()) + self.shift)
+        k = h.T.reshape(N - 1, D, self.CH, L)
+        bias = p["filter_fn.bias"].reshape(N - 1, D)
+        v = xs[N]
+        for o in range(N - 1):
+            g = v * xs[N - 1 - o]
+            v = causal_or_two_sided_conv(k[o], g) + bias[o][None, :, None] * g
+        return linear((v * xs[0]).permute(0, 2, 1), p["out_proj.weight"], p["out_proj.bias"])
+
+
+MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer, "lru": LRUMixer, "hyena": HyenaMixer}
 
 
 # ---- the model ----------------------------------------------------------------------
