@@ -80,6 +80,8 @@ static const lra_op_entry lra_ops[] = {
     LRA_OP(diag_ssm_step),
     LRA_OP(s4_kernel_fwd),
     LRA_OP(s4_kernel_bwd),
+    LRA_OP(s5_discretize_fwd),
+    LRA_OP(s5_discretize_bwd),
 };
 #undef LRA_OP
 #define LRA_N_OPS ((int)(sizeof lra_ops / sizeof lra_ops[0]))

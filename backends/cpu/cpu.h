@@ -201,4 +201,13 @@ void cpu_s4_kernel_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lr
                        const lra_real *P, const lra_real *B, const lra_real *C,
                        int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
 
+// ---- cpu_s5.c ---------------------------------------------------------------------
+void cpu_s5_discretize_fwd(lra_backend *be, lra_real *abar, lra_real *bbar, const lra_real *Lambda_re,
+                           const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
+                           int bilinear, int clip);
+void cpu_s5_discretize_bwd(lra_backend *be, lra_real *dLambda_re, lra_real *dLambda_im, lra_real *dlog_step,
+                           lra_real *dB, const lra_real *dabar, const lra_real *dbbar, const lra_real *Lambda_re,
+                           const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
+                           int bilinear, int clip);
+
 #endif // LRA_CPU_H

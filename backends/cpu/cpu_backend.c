@@ -67,6 +67,8 @@ static const lra_backend cpu_table = {
     .diag_ssm_step  = cpu_diag_ssm_step,
     .s4_kernel_fwd  = cpu_s4_kernel_fwd,
     .s4_kernel_bwd  = cpu_s4_kernel_bwd,
+    .s5_discretize_fwd = cpu_s5_discretize_fwd,
+    .s5_discretize_bwd = cpu_s5_discretize_bwd,
 };
 
 // The CPU model name from /proc/cpuinfo, for run records.
