@@ -60,7 +60,7 @@ void cpu_s5_discretize_fwd(lra_backend *be, lra_real *abar, lra_real *bbar, cons
                            const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
                            int bilinear, int clip) {
     (void)be;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)Pc * H > 4096)
     for (int n = 0; n < Pc; n++) {
         cplx Lbar, phi;
         mode_disc(lambda_of(Lambda_re, Lambda_im, n, clip), exp((double)log_step[n]), bilinear, &Lbar, &phi);
@@ -75,7 +75,7 @@ void cpu_s5_discretize_bwd(lra_backend *be, lra_real *dLambda_re, lra_real *dLam
                            const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
                            int bilinear, int clip) {
     (void)be;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)Pc * H > 4096)
     for (int n = 0; n < Pc; n++) {
         cplx Lam = lambda_of(Lambda_re, Lambda_im, n, clip), Lbar, phi;
         double dt = exp((double)log_step[n]);
