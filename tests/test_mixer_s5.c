@@ -6,6 +6,7 @@
 // parameter groups of each opt_config; configuration errors; parity with the
 // PyTorch reference files (tests/ref/gen_s5.py).
 #include "mixer_check.h"
+#include "../models/model.h"
 
 #include <math.h>
 #include <string.h>
@@ -182,6 +183,61 @@ static void test_config_errors(void) {
             strstr(err.msg, "dt_min"), "dt range: %s", err.msg);
 }
 
+// The S5 block's model defaults (lra.md 5.3), the describe round trip, and
+// the learning rates and weight decays of each opt_config in the model's
+// AdamW groups (S5 train_helpers.py: ssm = Adam(ssm_lr), regular =
+// AdamW(lr, wd), BandCdecay's B = AdamW(ssm_lr, wd)).
+static void test_model_config(void) {
+    static const lra_model_task task = { .vocab = 5, .n_classes = 2, .n_inputs = 1, .seq_len = 6 };
+    static const char *const cfg[] = { "standard", "BandCdecay", "BfastandCdecay", "noBCdecay" };
+    // lr and decay of (B, C, log_step) per opt_config: 0 lr, 1 ssm_lr
+    static const int want_lr[4][3] = { { 1, 0, 1 }, { 1, 0, 1 }, { 0, 0, 1 }, { 1, 1, 1 } };
+    static const int want_wd[4][3] = { { 0, 1, 0 }, { 1, 1, 0 }, { 1, 1, 0 }, { 0, 0, 0 } };
+    for (int k = 0; k < 4; k++) {
+        lra_kv kv[] = { { "mixer", "s5", NULL }, { "d_model", "4", NULL }, { "n_layers", "1", NULL },
+                        { "mixer.ssm_size", "4", NULL }, { "mixer.blocks", "1", NULL }, { "mixer.opt_config", cfg[k], NULL } };
+        lra_model_config c, c2;
+        lra_model m, m2;
+        lra_err err = { 0 };
+        T_CHECK(lra_model_config_parse(&c, kv, 6, &err) == 0 && lra_model_build(&m, &c, &task, t_backend(), 2, 1, &err) == 0,
+                "%s", err.msg);
+        if (t_case_failures) return;
+        T_CHECK(c.stage == LRA_STAGE_HALF_GLU1 && c.norm.kind == LRA_NORM_BATCH && c.prenorm && !c.final_norm &&
+                    fabs(c.norm.momentum - 0.05) < 1e-7 && !c.norm.unbiased_running && c.gelu == LRA_ACT_GELU_TANH &&
+                    c.linear_init == LRA_LINEAR_FLAX, "S5 block defaults");
+        char s1[4096], s2[4096], buf[4096];
+        T_CHECK(lra_model_describe(&m, s1, sizeof s1) == 0 && strstr(s1, "mixer.opt_config=") && strstr(s1, "stage=half_glu1"),
+                "describe: %s", s1);
+        snprintf(buf, sizeof buf, "%s", s1);
+        lra_kv kv2[64];
+        int n = lra_kv_split(buf, kv2, 64, "describe");
+        T_CHECK(n > 0 && lra_model_config_parse(&c2, kv2, n, &err) == 0 &&
+                lra_model_build(&m2, &c2, &task, t_backend(), 2, 1, &err) == 0, "%s", err.msg);
+        if (t_case_failures) return;
+        T_CHECK(lra_model_describe(&m2, s2, sizeof s2) == 0 && !strcmp(s1, s2), "round trip: %s\nvs %s", s1, s2);
+        lra_model_free(&m2);
+        lra_optim_config o;
+        lra_optim_defaults(&o);
+        o.lr = 0.004f, o.ssm_lr = 0.001f, o.weight_decay = 0.07f;
+        lra_param_group g[64];
+        int ng = lra_model_param_groups(&m, &o, 0, g);
+        static const char *const names[3] = { "blocks.0.mixer.B", "blocks.0.mixer.C", "blocks.0.mixer.log_step" };
+        for (int j = 0; j < 3; j++) {
+            int64_t off = 0;
+            int i = 0;
+            for (; i < m.n_params && strcmp(m.specs[i].name, names[j]); i++) off += lra_spec_numel(&m.specs[i]);
+            T_CHECK(i < m.n_params, "%s missing", names[j]);
+            int in = -1;
+            for (int q = 0; q < ng; q++)
+                if (off >= g[q].offset && off < g[q].offset + g[q].count) in = q;
+            T_CHECK(in >= 0 && g[in].lr == (want_lr[k][j] ? 0.001f : 0.004f) &&
+                        (g[in].weight_decay > 0) == want_wd[k][j],
+                    "%s: %s lr %g wd %g", cfg[k], names[j], in >= 0 ? g[in].lr : -1, in >= 0 ? g[in].weight_decay : -1);
+        }
+        lra_model_free(&m);
+    }
+}
+
 // Float64 PyTorch vs the f64 build agree to rounding (1e-10); the float
 // build to the bounds (1e-4 outputs, 1e-3 gradients).
 static void test_reference(void) {
@@ -198,6 +254,7 @@ static const t_case cases[] = {
     { "mixer/s5/init", test_init },
     { "mixer/s5/groups", test_groups },
     { "mixer/s5/config_errors", test_config_errors },
+    { "mixer/s5/model_config", test_model_config },
     { "mixer/s5/reference", test_reference },
 };
 T_MAIN(cases)

@@ -108,7 +108,7 @@ class ModelConfig:
         hh = kv["head_hidden"]
         self.head_hidden = None if hh == "auto" else [] if hh in ("none", "") else [int(w) for w in hh.split(",")]
         for key, val, allowed in (("norm", self.norm, ("none", "layer", "batch", "scale")),
-                                  ("stage", self.stage, ("none", "gelu", "glu", "half_glu1", "half_glu2")),
+                                  ("stage", self.stage, ("none", "gelu", "glu", "half_glu1", "half_glu2", "full_glu")),
                                   ("pos", self.pos, ("none", "sinusoidal", "learned")),
                                   ("pool", self.pool, ("mean", "mean_all", "cls", "last")),
                                   ("combine", self.combine, ("concat", "nli"))):
@@ -396,7 +396,7 @@ class LraModel:
             out += [("pos_embedding", (self.L, D), True)]
         if self.cls:
             out += [("cls", (D,), True)]
-        sw = 2 * D if c.stage == "glu" else D if c.stage in ("half_glu1", "half_glu2") else 0
+        sw = 2 * D if c.stage in ("glu", "full_glu") else D if c.stage in ("half_glu1", "half_glu2") else 0
         for i, mx in enumerate(self.mixers):
             pre = f"blocks.{i}."
             out += norm_specs(c, D, pre + "norm1.")
@@ -508,7 +508,7 @@ class LraModel:
         if c.stage == "gelu":
             return g
         z = linear(g, p[pre + "stage.weight"], p[pre + "stage.bias"])
-        if c.stage == "glu":  # nn.GLU: first half * sigmoid(second half)
+        if c.stage in ("glu", "full_glu"):  # nn.GLU: first half * sigmoid(second half) (S5 full_glu: out1, out2 stacked)
             return z[..., :c.D] * torch.sigmoid(z[..., c.D:])
         return (g if c.stage == "half_glu1" else y) * torch.sigmoid(z)
 
