@@ -7,7 +7,8 @@
 //   y_k = 2 Re(C x_k) + D u_k                        (factor 1 without conj_sym)
 // Bidirectional: a second scan in reverse time on the same Bbar u,
 //   y_k = 2 Re(C1 x_k + C2 x^rev_k) + D u_k.
-// Padded positions (ctx mask) are zeroed in u first, as in the S4 layers.
+// Padded positions (ctx mask) are zeroed in u first, as in the S4 layers
+// (the official S5 leaves them in; it masks only the pooling).
 //
 // Computation (all through backend ops): s5_discretize_fwd writes conj(Lbar)
 // and conj(Bbar) as (H, Pc)c, so with xc = conj(x) everything is real
@@ -207,8 +208,8 @@ static void s5_init(const lra_mixer *m, lra_real *const *host, uint64_t seed) {
 // Saved by forward: abar (Pc)c, bbar (H, Pc)c, the masked input u (B, L, H)
 // (only with a mask), the states xc (B, L, Pc)c per direction.
 typedef struct { lra_real *abar, *bbar, *u, *xf, *xb; } s5_acts;
-// Temporaries: b / d xc (B, L, Pc)c, d b (B, L, Pc)c, th and th2 (B, L, H), dabar, dbbar.
-typedef struct { lra_real *t1, *t2, *th, *th2, *dabar, *dbbar; } s5_tmp;
+// Temporaries: b / d xc (B, L, Pc)c, d b (B, L, Pc)c, th and th2 (B, L, H), dabar, dbbar, ones (H).
+typedef struct { lra_real *t1, *t2, *th, *th2, *dabar, *dbbar, *ones; } s5_tmp;
 
 static s5_acts s5_carve_acts(const lra_mixer *m, lra_carve *c, int B, int L, int masked) {
     const s5_hp *hp = m->hp;
@@ -232,6 +233,7 @@ static s5_tmp s5_carve_tmp(const lra_mixer *m, lra_carve *c, int B, int L) {
     t.th2 = lra_carve_take(c, (int64_t)B * L * m->D);
     t.dabar = lra_carve_take(c, 2 * (int64_t)hp->Pc);
     t.dbbar = lra_carve_take(c, 2 * (int64_t)m->D * hp->Pc);
+    t.ones = lra_carve_take(c, m->D);
     return t;
 }
 
@@ -260,13 +262,14 @@ static lra_real *s5_c(const lra_mixer *m, lra_real *const *p, int dir, int *ld) 
 
 static lra_real s5_out_scale(const s5_hp *hp) { return hp->conj_sym ? 2 : 1; }
 
-// u (B, L, H) with the padded rows zeroed: via the (B, H, L) layout. th: temporary.
-static void s5_mask_rows(lra_backend *be, const lra_ctx *ctx, lra_real *out, const lra_real *in, lra_real *th, int H) {
-    int B = ctx->B, L = ctx->L;
-    be->permute_0213(be, th, in, B, L, H, 1);
-    for (int b = 0; b < B; b++)
-        be->mul_cols(be, th + (int64_t)b * H * L, th + (int64_t)b * H * L, ctx->maskf + (int64_t)b * L, H, L);
-    be->permute_0213(be, out, th, B, H, L, 1);
+// out (B L, H) = in with the padded rows zeroed: out = in * (mask 1^T), the
+// outer product by a K = 1 GEMM into th. ones: H reals.
+static void s5_mask_rows(lra_backend *be, const lra_ctx *ctx, lra_real *out, const lra_real *in, lra_real *th,
+                         lra_real *ones, int H) {
+    int R = ctx->B * ctx->L;
+    be->fill(be, ones, 1, H);
+    be->gemm(be, 0, 0, R, H, 1, 1, ctx->maskf, 1, 0, ones, H, 0, 0, th, H, 0, 1);
+    be->mul(be, out, in, th, (int64_t)R * H);
 }
 
 static void s5_discretize(const lra_mixer *m, lra_backend *be, lra_real *abar, lra_real *bbar) {
@@ -286,7 +289,7 @@ static int s5_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_r
     s5_discretize(m, be, a.abar, a.bbar);
     const lra_real *u = x;
     if (ctx->maskf) {
-        s5_mask_rows(be, ctx, a.u, x, t.th, H);
+        s5_mask_rows(be, ctx, a.u, x, t.th, t.ones, H);
         u = a.u;
     }
     // b (R, 2 Pc) = u (R, H) bbar (H, 2 Pc); xc = scan(abar, b) per direction
@@ -344,7 +347,7 @@ static int s5_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const lra
     // b = u bbar: dbbar = u^T db, du += db bbar^T
     be->gemm(be, 1, 0, H, N2, R, 1, u, H, 0, t.t2, N2, 0, 0, t.dbbar, N2, 0, 1);
     be->gemm(be, 0, 1, R, H, N2, 1, t.t2, N2, 0, a.bbar, N2, 0, 1, t.th, H, 0, 1);
-    if (ctx->maskf) s5_mask_rows(be, ctx, t.th, t.th, t.th2, H);
+    if (ctx->maskf) s5_mask_rows(be, ctx, t.th, t.th, t.th2, t.ones, H);
     be->axpby(be, dx, 1, t.th, 1, RH);
     be->s5_discretize_bwd(be, g[P_LRE], g[P_LIM], g[P_STEP], g[P_B], t.dabar, t.dbbar, p[P_LRE], p[P_LIM], p[P_STEP],
                           p[P_B], hp->Pc, H, hp->bilinear, hp->clip);
