@@ -24,7 +24,8 @@ random streams are not reproduced), else ValueError.
 
 Mixers: attention (models.md 2), s4d (models.md 3: Vandermonde kernel by
 explicit sums), s4 (models.md 4: dense conjugate-extended system and its
-power series, C recovered from C~); convolutions by direct sums. Needs torch
+power series, C recovered from C~); convolutions by direct sums; s5
+(models.md 5: the recurrence step by step). Needs torch
 (Debian python3-torch) and numpy.
 """
 import math
@@ -356,7 +357,66 @@ class S4Mixer(SSMConvMixer):
         return torch.stack(taps, -1).permute(1, 0, 2)                                 # (H, CH, L)
 
 
-MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer}
+class S5Mixer:
+    """S5 (models.md 5): Lambda = Lambda_re (clipped to <= -1e-4 with
+    clip_eigs) + i Lambda_im, dt = exp(log_step), ZOH Lbar = e^{dt Lambda},
+    Bbar = (Lbar - 1)/Lambda B~ or bilinear; x_k = Lbar x_{k-1} + Bbar u_k
+    step by step (reverse time for the second direction),
+    y = s Re(C1 x [+ C2 x_rev]) + D u, s = 2 with conj_sym; u = x with padded
+    positions zeroed."""
+    keys = ("ssm_size", "blocks", "C_init", "disc", "dt_min", "dt_max", "conj_sym", "bidirectional", "clip_eigs",
+            "opt_config")
+
+    def __init__(self, kv, D, L):
+        self.D = D
+        P = int(kv.get("ssm_size", 256))
+        self.conj = as_bool(kv.get("conj_sym", "1"), "mixer.conj_sym")
+        self.Pc = P // 2 if self.conj else P
+        self.bidir = as_bool(kv.get("bidirectional", "0"), "mixer.bidirectional")
+        self.clip = as_bool(kv.get("clip_eigs", "0"), "mixer.clip_eigs")
+        self.disc = kv.get("disc", "zoh")
+        self.two_c = self.bidir and kv.get("C_init", "trunc_standard_normal") != "complex_normal"
+
+    def specs(self):
+        H, Pc = self.D, self.Pc
+        out = [("Lambda_re", (Pc,), True), ("Lambda_im", (Pc,), True), ("B", (Pc, H, 2), True),
+               ("log_step", (Pc, 1), True), ("D", (H,), True)]
+        if self.two_c:
+            return out + [("C1", (H, Pc, 2), True), ("C2", (H, Pc, 2), True)]
+        return out + [("C", (H, (2 if self.bidir else 1) * Pc, 2), True)]
+
+    def dropouts(self):
+        return {}
+
+    def forward(self, p, x, mask, training):
+        re = torch.clamp(p["Lambda_re"], max=-1e-4) if self.clip else p["Lambda_re"]
+        lam = re + 1j * p["Lambda_im"]
+        dt = torch.exp(p["log_step"][:, 0])
+        if self.disc == "bilinear":
+            lbar = (1 + dt * lam / 2) / (1 - dt * lam / 2)
+            bbar = (dt / (1 - dt * lam / 2))[:, None] * cplx(p["B"])
+        else:
+            lbar = torch.exp(dt * lam)
+            bbar = ((lbar - 1) / lam)[:, None] * cplx(p["B"])
+        u = x * mask.double()[..., None]
+        bu = torch.einsum("nh,blh->bln", bbar, u + 0j)
+        if self.two_c:
+            Cs = [cplx(p["C1"]), cplx(p["C2"])]
+        else:
+            C = cplx(p["C"])
+            Cs = [C[:, :self.Pc], C[:, self.Pc:]] if self.bidir else [C]
+        L = x.shape[1]
+        y = p["D"] * u
+        for d, C in enumerate(Cs):
+            state, xs = torch.zeros_like(bu[:, 0]), [None] * L
+            for k in (range(L) if d == 0 else range(L - 1, -1, -1)):
+                state = lbar * state + bu[:, k]
+                xs[k] = state
+            y = y + (2 if self.conj else 1) * torch.einsum("hn,bln->blh", C, torch.stack(xs, 1)).real
+        return y
+
+
+MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer, "s5": S5Mixer}
 
 
 # ---- the model ----------------------------------------------------------------------
@@ -598,6 +658,7 @@ class LraModel:
         seen, self.record = self.record, None
         out = {}
         for prefix, x in seen.items():
-            m, v = batchnorm_running_update(self.cfg, x, self.p[prefix + "running_mean"], self.p[prefix + "running_var"])
+            m, v = batchnorm_running_update(self.cfg, x, self.p[prefix + "running_mean"], self.p[prefix + "running_var"],
+                                            unbiased=self.cfg.mixer != "s5")  # S5: Flax's biased variance
             out[prefix + "running_mean"], out[prefix + "running_var"] = m.numpy(), v.numpy()
         return out
