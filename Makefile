@@ -216,6 +216,8 @@ listops_lru_train      listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=lru -
 retrieval_lru_bidir    retrieval --param seq_len=512 $(DUMP_SMALL) --model mixer=lru --model mixer.d_state=8 --model mixer.bidirectional=1
 listops_hyena          listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=hyena --model mixer.filter_order=8
 image_hyena_train      image --param input=scalar $(DUMP_SMALL) --model mixer=hyena --model mixer.filter_order=8 --model mixer.bidirectional=1 --model mixer.order=3 --mode train
+listops_s5             listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=s5 --model mixer.ssm_size=16 --model mixer.blocks=2
+image_s5_train         image --param input=scalar $(DUMP_SMALL) --model mixer=s5 --model mixer.ssm_size=8 --model mixer.blocks=2 --model mixer.bidirectional=1 --model mixer.disc=bilinear --mode train
 endef
 export DUMP_RUNS
 check-dump: $(BUILD)/lra

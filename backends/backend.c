@@ -84,6 +84,8 @@ static const lra_op_entry lra_ops[] = {
     LRA_OP(lru_params_bwd),
     LRA_OP(dwconv_fwd),
     LRA_OP(dwconv_bwd),
+    LRA_OP(s5_discretize_fwd),
+    LRA_OP(s5_discretize_bwd),
 };
 #undef LRA_OP
 #define LRA_N_OPS ((int)(sizeof lra_ops / sizeof lra_ops[0]))

@@ -379,6 +379,31 @@ struct lra_backend {
     // dbias (C) += sum_{b,t} dy; any gradient may be NULL.
     void (*dwconv_bwd)(lra_backend *be, lra_real *dx, lra_real *dw, lra_real *dbias, const lra_real *dy,
                        const lra_real *x, const lra_real *w, int B, int L, int C, int K);
+    // ---- S5 discretisation (models.md 5, 0.4) ------------------------------------
+    // Per mode n < Pc: Lambda = Re + i Lambda_im[n] with Re = Lambda_re[n], or
+    // min(Lambda_re[n], -1e-4) when clip (zero gradient where clipped);
+    // dt = exp(log_step[n]), x = dt Lambda;
+    //   ZOH:      Lbar = e^x,                   phi = (e^x - 1)/Lambda
+    //   bilinear: Lbar = (1 + x/2)/(1 - x/2),   phi = dt/(1 - x/2)
+    //   abar[n] = conj(Lbar),  bbar[h][n] = conj(phi B[n][h]).
+    // The conjugates make the S5 layer real GEMMs of real views: the state
+    // xc = conj(x) of xc_t = abar xc_{t-1} + bbar^T u_t (b = u (B L, H) times
+    // bbar (H, 2 Pc)) gives Re(C x) = sum over the real view of C (H, Pc)c
+    // times the real view of xc. e^x - 1 in the expm1 form; all in double.
+    void (*s5_discretize_fwd)(lra_backend *be, lra_real *abar,  // (Pc)c
+                              lra_real *bbar,                   // (H, Pc)c
+                              const lra_real *Lambda_re,        // (Pc)
+                              const lra_real *Lambda_im,        // (Pc)
+                              const lra_real *log_step,         // (Pc)
+                              const lra_real *B,                // (Pc, H)c
+                              int Pc, int H, int bilinear, int clip);
+    // Gradients from dabar (Pc)c and dbbar (H, Pc)c (the gradients of the
+    // conjugated outputs; either may be NULL), accumulated (+=); any output
+    // gradient may be NULL.
+    void (*s5_discretize_bwd)(lra_backend *be, lra_real *dLambda_re, lra_real *dLambda_im, lra_real *dlog_step,
+                              lra_real *dB, const lra_real *dabar, const lra_real *dbbar,
+                              const lra_real *Lambda_re, const lra_real *Lambda_im, const lra_real *log_step,
+                              const lra_real *B, int Pc, int H, int bilinear, int clip);
 };
 
 // ---- registry ----------------------------------------------------------------

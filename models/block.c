@@ -9,6 +9,8 @@
 //   glu        a = drop(GELU(y)), s = GLU(a W^T + b), W (2D, D)   (S4 output_linear + GLU)
 //   half_glu1  g = drop(GELU(y)), s = g * sigmoid(g W^T + b)      (S5)
 //   half_glu2  g = drop(GELU(y)), s = y * sigmoid(g W^T + b)      (S5)
+//   full_glu   g = drop(GELU(y)), s = (g W1^T + b1) * sigmoid(g W2^T + b2)   (S5; the glu stage with
+//              W = [W1; W2] (2D, D): S5's out1 and out2 stacked)
 // Dropout sites: after the stage's GELU, on the residual branch, after the
 // FFN activation and on the FFN branch; each site has its own random stream,
 // masks tied over L when cfg.tie_dropout.
@@ -32,9 +34,11 @@ typedef struct {
 typedef struct { lra_real *gx1, *gn, *gb, *gf, *gf2, *gh, *gmo, *gz, *gs, *gg, *gd; } block_tmp;
 
 static int has_norm(const lra_model *m) { return m->cfg.norm.kind != LRA_NORM_NONE; }
+static int is_glu(lra_stage st) { return st == LRA_STAGE_GLU || st == LRA_STAGE_FULL_GLU; }
+static int is_half_glu(lra_stage st) { return st == LRA_STAGE_HALF_GLU1 || st == LRA_STAGE_HALF_GLU2; }
 static int stage_width(const lra_model *m) {
     int D = m->cfg.d_model;
-    return m->cfg.stage == LRA_STAGE_GLU ? 2 * D : m->cfg.stage >= LRA_STAGE_HALF_GLU1 ? D : 0;
+    return is_glu(m->cfg.stage) ? 2 * D : is_half_glu(m->cfg.stage) ? D : 0;
 }
 
 static block_acts block_carve(const lra_model *m, lra_carve *c, int Bs, int L) {
@@ -72,7 +76,7 @@ static block_tmp block_carve_tmp(const lra_model *m, lra_carve *c, int Bs, int L
     t.gh = lra_carve_take(c, RD);
     t.gmo = lra_carve_take(c, RD);
     t.gz = sw ? lra_carve_take(c, R * sw) : NULL;
-    t.gs = cfg->stage >= LRA_STAGE_HALF_GLU1 ? lra_carve_take(c, RD) : NULL;
+    t.gs = is_half_glu(cfg->stage) ? lra_carve_take(c, RD) : NULL;
     t.gg = sw ? lra_carve_take(c, RD) : NULL;
     t.gd = cfg->stage != LRA_STAGE_NONE && cfg->dropout > 0 ? lra_carve_take(c, RD) : NULL;
     return t;
@@ -192,7 +196,7 @@ static void stage_fwd(lra_model *m, lra_block *b, const lra_ctx *ctx, const bloc
     drop_fwd(m, ctx, SITE_STAGE, cfg->dropout, g, D);
     if (st == LRA_STAGE_GELU) return;
     lra_linear_fwd(be, a->sz, g, m->p[b->p_stage], m->p[b->p_stage + 1], R, D, stage_width(m));
-    if (st == LRA_STAGE_GLU) {
+    if (is_glu(st)) {
         be->glu_fwd(be, t, a->sz, R, D);
     } else {
         be->act_fwd(be, t, a->sz, R * D, LRA_ACT_SIGMOID);
@@ -266,7 +270,7 @@ static void stage_bwd(lra_model *m, lra_block *b, const lra_ctx *ctx, const bloc
     if (st != LRA_STAGE_GELU) {
         zero(be, t->gz, R * sw);
         zero(be, t->gg, RD);
-        if (st == LRA_STAGE_GLU) {
+        if (is_glu(st)) {
             be->glu_bwd(be, t->gz, ds, a->sz, R, D);
         } else {  // s = u * sigmoid(z) with u = g (half_glu1) or mo (half_glu2)
             be->act_fwd(be, t->gs, a->sz, RD, LRA_ACT_SIGMOID);

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-const char *const lra_stage_names[LRA_STAGE_COUNT + 1] = { "none", "gelu", "glu", "half_glu1", "half_glu2", NULL };
+const char *const lra_stage_names[LRA_STAGE_COUNT + 1] = { "none", "gelu", "glu", "half_glu1", "half_glu2", "full_glu", NULL };
 const char *const lra_pool_names[LRA_POOL_COUNT + 1] = { "mean", "mean_all", "cls", "last", NULL };
 const char *const lra_pos_names[LRA_POS_COUNT + 1] = { "none", "sinusoidal", "learned", NULL };
 const char *const lra_combine_names[LRA_COMBINE_COUNT + 1] = { "concat", "nli", NULL };
@@ -18,8 +18,11 @@ const char *const lra_model_keys[] = {
 // Defaults of the LRA Transformer (lra.md 1.7, 1.9: pre-LN, FFN, CLS,
 // sinusoidal positions, Flax LayerNorm eps 1e-6 and tanh GELU, Xavier MLP)
 // or of the S4 block (models.md 1, lra.md 5.1: BatchNorm, GELU -> Linear ->
-// GLU stage, masked mean pooling, PyTorch inits, tied dropout).
-static void config_defaults(lra_model_config *c, int attention, int D) {
+// GLU stage, masked mean pooling, PyTorch inits, tied dropout), or of the
+// S5 block (lra.md 5.3, models.md 1, 0.5: BatchNorm prenorm with Flax
+// momentum 0.95 and biased running variance, half_glu1 stage, tanh GELU,
+// no final norm, Flax inits).
+static void config_defaults(lra_model_config *c, int attention, int s5, int D) {
     c->n_layers = 4;
     c->d_model = D;
     c->prenorm = 1;
@@ -52,6 +55,14 @@ static void config_defaults(lra_model_config *c, int attention, int D) {
         c->combine = LRA_COMBINE_NLI;
         c->head_act = LRA_ACT_GELU_ERF;
         c->linear_init = c->head_init = LRA_LINEAR_TORCH;
+    }
+    if (s5) {
+        c->final_norm = 0;
+        c->norm.momentum = 0.05f;  // Flax running = 0.95 running + 0.05 batch
+        c->norm.unbiased_running = 0;
+        c->stage = LRA_STAGE_HALF_GLU1;
+        c->ffn_act = c->gelu = c->head_act = LRA_ACT_GELU_TANH;
+        c->linear_init = c->head_init = LRA_LINEAR_FLAX;
     }
 }
 
@@ -134,7 +145,7 @@ int lra_model_config_parse(lra_model_config *c, const lra_kv *kv, int n, lra_err
     int64_t D, v;
     int rc;
     if ((rc = lra_kv_int(kv, n, "model", "d_model", 128, 1, 1 << 16, &D, err))) return rc;
-    config_defaults(c, !strcmp(mixer, "attention"), (int)D);
+    config_defaults(c, !strcmp(mixer, "attention"), !strcmp(mixer, "s5"), (int)D);
     if (!strcmp(mixer, "lru")) lru_defaults(c);
     strcpy(c->mixer, mixer);
     if ((rc = split_mixer_keys(c, kv, n, err))) return rc;

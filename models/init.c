@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-const char *const lra_group_names[LRA_GROUP_COUNT] = { "decay", "no_decay", "ssm", "ssm_dt", "buffer" };
+const char *const lra_group_names[LRA_GROUP_COUNT] = { "decay", "no_decay", "ssm", "ssm_dt", "buffer", "ssm_decay" };
 
 int64_t lra_spec_numel(const lra_param_spec *s) {
     int64_t n = 1;

@@ -45,9 +45,10 @@ typedef enum {
     LRA_GROUP_SSM,
     LRA_GROUP_SSM_DT,
     LRA_GROUP_BUFFER,
+    LRA_GROUP_SSM_DECAY,  // the SSM learning rate with weight decay (S5 opt_config BandCdecay: B)
     LRA_GROUP_COUNT
 } lra_group;
-extern const char *const lra_group_names[LRA_GROUP_COUNT];  // "decay", "no_decay", "ssm", "ssm_dt", "buffer"
+extern const char *const lra_group_names[LRA_GROUP_COUNT];  // "decay", "no_decay", "ssm", "ssm_dt", "buffer", "ssm_decay"
 
 #define LRA_PARAM_NAME_MAX 64
 

@@ -638,6 +638,7 @@ static void group_of(const lra_optim_config *o, lra_group g, double f, float *lr
     switch (g) {
     case LRA_GROUP_DECAY: *wd = o->weight_decay; break;
     case LRA_GROUP_SSM: base = ssm; break;
+    case LRA_GROUP_SSM_DECAY: base = ssm, *wd = o->weight_decay; break;
     case LRA_GROUP_SSM_DT: base = o->dt_global ? o->lr : o->dt_lr > 0 ? o->dt_lr : ssm; break;
     default: break;
     }

@@ -7,7 +7,7 @@
 //                                                            the residual add)
 //             stage is the mixer's output stage: none, gelu (S5 "gelu"),
 //             glu (S4: GELU, dropout, Linear D -> 2D, GLU), half_glu1 and
-//             half_glu2 (S5); ffn is the Transformer's position-wise MLP
+//             half_glu2, full_glu (S5); ffn is the Transformer's position-wise MLP
 //   final     norm (prenorm stacks)
 //   head      pooling (masked mean, mean over all positions, CLS, last),
 //             for two-input tasks (retrieval) a dual encoder with shared
@@ -25,7 +25,7 @@
 #include "schedule.h"
 
 typedef enum { LRA_STAGE_NONE = 0, LRA_STAGE_GELU, LRA_STAGE_GLU, LRA_STAGE_HALF_GLU1, LRA_STAGE_HALF_GLU2,
-               LRA_STAGE_COUNT } lra_stage;
+               LRA_STAGE_FULL_GLU, LRA_STAGE_COUNT } lra_stage;
 typedef enum { LRA_POOL_MEAN = 0, LRA_POOL_MEAN_ALL, LRA_POOL_CLS, LRA_POOL_LAST, LRA_POOL_COUNT } lra_pool;
 typedef enum { LRA_POS_NONE = 0, LRA_POS_SINUSOIDAL, LRA_POS_LEARNED, LRA_POS_COUNT } lra_pos;
 typedef enum { LRA_COMBINE_CONCAT = 0, LRA_COMBINE_NLI, LRA_COMBINE_COUNT } lra_combine;

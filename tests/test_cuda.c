@@ -1141,6 +1141,53 @@ static void op_diag_ssm_step(void) {
     }
 }
 
+// ---- S5 discretisation ---------------------------------------------------------------
+static const struct { int Pc, H, bilinear, clip; } s5_cases[] = {
+    { 1, 1, 0, 0 }, { 16, 64, 1, 0 }, { 128, 128, 0, 1 }, { 7, 5, 1, 1 } };
+#define N_S5 ((int)(sizeof s5_cases / sizeof s5_cases[0]))
+
+static void s5_inputs(pair *in, int s, uint64_t seed) {
+    int Pc = s5_cases[s].Pc, H = s5_cases[s].H;
+    in[0] = in_rand(Pc, seed, -1.5, 0.2, "Lambda_re");
+    in[1] = in_rand(Pc, seed + 1, -20, 20, "Lambda_im");
+    in[2] = in_rand(Pc, seed + 2, -7, -0.7, "log_step");
+    in[3] = in_rand(2 * (int64_t)Pc * H, seed + 3, -1, 1, "B");
+}
+
+static void op_s5_discretize_fwd(void) {
+    NEED(s5_discretize_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_S5; s++) {
+        int Pc = s5_cases[s].Pc, H = s5_cases[s].H, bl = s5_cases[s].bilinear, cl = s5_cases[s].clip;
+        pair in[4];
+        s5_inputs(in, s, 900 + 10 * s);
+        pair a = out_nan(2 * (int64_t)Pc, "abar"), b = out_nan(2 * (int64_t)Pc * H, "bbar");
+        c->s5_discretize_fwd(c, a.h, b.h, in[0].h, in[1].h, in[2].h, in[3].h, Pc, H, bl, cl);
+        g->s5_discretize_fwd(g, a.d, b.d, in[0].d, in[1].d, in[2].d, in[3].d, Pc, H, bl, cl);
+        cmp_pair(tag("s5_discretize_fwd abar case %d", s), a, SSM_TOL);
+        cmp_pair(tag("s5_discretize_fwd bbar case %d", s), b, SSM_TOL);
+        d_done();
+    }
+}
+
+static void op_s5_discretize_bwd(void) {
+    NEED(s5_discretize_bwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    static const char *const names[4] = { "dLambda_re", "dLambda_im", "dlog_step", "dB" };
+    for (int s = 0; s < N_S5; s++) {
+        int Pc = s5_cases[s].Pc, H = s5_cases[s].H, bl = s5_cases[s].bilinear, cl = s5_cases[s].clip;
+        int64_t n[4] = { Pc, Pc, Pc, 2 * (int64_t)Pc * H };
+        pair in[4], d[4];
+        s5_inputs(in, s, 950 + 10 * s);
+        pair da = in_rand(2 * (int64_t)Pc, 990 + s, -1, 1, "dabar"), db = in_rand(2 * (int64_t)Pc * H, 995 + s, -1, 1, "dbbar");
+        for (int i = 0; i < 4; i++) d[i] = out_rand(n[i], 1000 + 10 * s + i, -1, 1, names[i]);
+        c->s5_discretize_bwd(c, d[0].h, d[1].h, d[2].h, d[3].h, da.h, db.h, in[0].h, in[1].h, in[2].h, in[3].h, Pc, H, bl, cl);
+        g->s5_discretize_bwd(g, d[0].d, d[1].d, d[2].d, d[3].d, da.d, db.d, in[0].d, in[1].d, in[2].d, in[3].d, Pc, H, bl, cl);
+        for (int i = 0; i < 4; i++) cmp_pair(tag("s5_discretize_bwd %s case %d", names[i], s), d[i], SSM_TOL);
+        d_done();
+    }
+}
+
 static const int64_t cplx_n[] = { 1, 7, 1001, (1 << 20) + 3 };
 #define N_CPLX ((int)(sizeof cplx_n / sizeof cplx_n[0]))
 
@@ -1886,6 +1933,7 @@ static const op_test op_tests[] = {
     OP(s4_kernel_bwd),   OP(s4d_discretize_fwd), OP(s4d_discretize_bwd), OP(diag_ssm_step),
     OP(lru_params_fwd),  OP(lru_params_bwd),
     OP(dwconv_fwd),      OP(dwconv_bwd),
+    OP(s5_discretize_fwd), OP(s5_discretize_bwd),
 };
 #undef OP
 #define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))

@@ -1,4 +1,4 @@
-// test_learn.c: the model learns. Tiny models (attention, S4D, S4, LRU, Hyena) train on a synthetic
+// test_learn.c: the model learns. Tiny models (attention, S4D, S4, S5, LRU, Hyena) train on a synthetic
 // long-range task, a class token (1 or 2) at a random position among the
 // first 64 of a length-512 sequence of noise tokens, and must classify
 // held-out sequences with >= 95% accuracy. Built in float only; a few
@@ -110,11 +110,20 @@ static void test_hyena(void) {
     T_CHECK(acc >= 0.95, "hyena: accuracy %.3f < 0.95", acc);
 }
 
+static void test_s5(void) {
+    lra_kv kv[] = { { "mixer", "s5", NULL }, { "n_layers", "1", NULL }, { "d_model", "32", NULL },
+                    { "mixer.ssm_size", "16", NULL }, { "mixer.blocks", "2", NULL } };
+    double acc = train_and_eval(kv, 5, 200, 1e-2f);
+    printf("    s5: held-out accuracy %.1f%%\n", 100 * acc);
+    T_CHECK(acc >= 0.95, "s5: accuracy %.3f < 0.95", acc);
+}
+
 static const t_case cases[] = {
     { "learn/attention", test_attention },
     { "learn/s4d", test_s4d },
     { "learn/s4", test_s4 },
     { "learn/lru", test_lru },
     { "learn/hyena", test_hyena },
+    { "learn/s5", test_s5 },
 };
 T_MAIN(cases)

@@ -155,6 +155,20 @@ static void test_s4d_block(void) {
     check_model(kv3, 7, &pix_task, 3, 1);
 }
 
+static void test_s5_block(void) {
+    // the S5 block: BatchNorm prenorm (Flax statistics), half_glu1 stage, no final norm
+    const char *kv[] = { "mixer=s5", "n_layers=2", "d_model=4", "mixer.ssm_size=4", "mixer.blocks=1",
+                         "mixer.bidirectional=true", "dropout=0" };
+    check_model(kv, 7, &tok_task, 3, 1);
+    const char *kv2[] = { "mixer=s5", "n_layers=1", "d_model=4", "mixer.ssm_size=6", "mixer.blocks=3",
+                          "stage=full_glu", "mixer.disc=bilinear", "dropout=0.2" };
+    // dropout and batch statistics on: in f32 the differences of this case sit at the noise floor
+    check_model(kv2, 8, &pix_task, 3, sizeof(lra_real) == 8);
+    const char *kv3[] = { "mixer=attention", "n_layers=1", "d_model=4", "stage=full_glu", "d_ffn=0",
+                          "prenorm=false", "norm=layer", "pool=mean" };
+    check_model(kv3, 8, &dual_task, 2, 0);
+}
+
 static void test_dual(void) {
     const char *kv[] = { "mixer=attention", "n_layers=1", "d_model=4", "d_ffn=4", "combine=nli", "pool=mean",
                          "head_hidden=5,3" };
@@ -288,6 +302,7 @@ static const t_case cases[] = {
     { "model/grad/half_glu_scale_norm", test_half_glu_scale_norm },
     { "model/grad/dual", test_dual },
     { "model/grad/s4d_block", test_s4d_block },
+    { "model/grad/s5_block", test_s5_block },
     { "model/config_errors", test_config_errors },
     { "model/batch_errors", test_batch_errors },
     { "model/param_groups", test_param_groups },

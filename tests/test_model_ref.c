@@ -36,6 +36,10 @@ static void test_s4d_dual_train(void) { check_mixer("s4d_dual_train", "s4d"); }
 static void test_s4(void) { check_mixer("s4", "s4"); }
 // S4 two-sided, postnorm BatchNorm training, scalar inputs, exp dt
 static void test_s4_bidir_train(void) { check_mixer("s4_bidir_train", "s4"); }
+// S5 block: BatchNorm eval, half_glu1 (tanh GELU), no final norm, ZOH, J = 2
+static void test_s5(void) { check_mixer("s5", "s5"); }
+// S5 bidirectional (C1, C2), bilinear, full_glu, dual NLI head, BatchNorm training
+static void test_s5_dual_train(void) { check_mixer("s5_dual_train", "s5"); }
 
 // LRU block: Flax BatchNorm prenorm (eval), tanh GELU, GLU, no final norm, ragged
 static void test_lru(void) { check_mixer("lru", "lru"); }
@@ -60,5 +64,7 @@ static const t_case cases[] = {
     { "model_ref/lru_bidir_train", test_lru_bidir_train },
     { "model_ref/hyena", test_hyena },
     { "model_ref/hyena_bidir_train", test_hyena_bidir_train },
+    { "model_ref/s5", test_s5 },
+    { "model_ref/s5_dual_train", test_s5_dual_train },
 };
 T_MAIN(cases)

@@ -214,4 +214,13 @@ void cpu_dwconv_fwd(lra_backend *be, lra_real *y, const lra_real *x, const lra_r
 void cpu_dwconv_bwd(lra_backend *be, lra_real *dx, lra_real *dw, lra_real *dbias, const lra_real *dy,
                     const lra_real *x, const lra_real *w, int B, int L, int C, int K);
 
+// ---- cpu_s5.c ---------------------------------------------------------------------
+void cpu_s5_discretize_fwd(lra_backend *be, lra_real *abar, lra_real *bbar, const lra_real *Lambda_re,
+                           const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
+                           int bilinear, int clip);
+void cpu_s5_discretize_bwd(lra_backend *be, lra_real *dLambda_re, lra_real *dLambda_im, lra_real *dlog_step,
+                           lra_real *dB, const lra_real *dabar, const lra_real *dbbar, const lra_real *Lambda_re,
+                           const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
+                           int bilinear, int clip);
+
 #endif // LRA_CPU_H

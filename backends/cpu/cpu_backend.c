@@ -71,6 +71,8 @@ static const lra_backend cpu_table = {
     .lru_params_bwd = cpu_lru_params_bwd,
     .dwconv_fwd     = cpu_dwconv_fwd,
     .dwconv_bwd     = cpu_dwconv_bwd,
+    .s5_discretize_fwd = cpu_s5_discretize_fwd,
+    .s5_discretize_bwd = cpu_s5_discretize_bwd,
 };
 
 // The CPU model name from /proc/cpuinfo, for run records.

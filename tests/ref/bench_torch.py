@@ -31,6 +31,13 @@ residual block, final norm, mean over L, Linear(H -> 2), cross-entropy.
              order 2, filter_order 64, emb_dim 3, 2 inner Sin layers, short
              Conv1d of width 3, rfft/irfft at n = 2L with the bias term, GELU
              after out_proj as S4's FFTConv does).
+  s5         S5 block (models.md 1, 5; lindermanlab/S5 SequenceLayer + S5SSM, the
+             defaults of models/config.c: ssm_size 256, conj_sym, causal, ZOH,
+             BatchNorm prenorm, half_glu1 with tanh GELU, no final norm):
+             Lbar = exp(Lambda dt), Bbar = (Lbar - 1)/Lambda B~ (complex64),
+             B u as a complex matmul, the recurrence by JAX's associative_scan
+             algorithm (odd/even recursion, log depth) written with torch ops,
+             y = 2 Re(C~ x) + D u; x += g * sigmoid(W g + b), g = GELU(y).
 BatchNorm runs on the (B L, H) view: the same statistics as BatchNorm1d on
 (B, H, L) as S4's Normalization does it, without its two transposes.
 The attention mask is left out (every token is valid in the benchmark).
@@ -53,7 +60,7 @@ import sys
 import time
 
 HEADER = "impl,device,threads,mixer,B,H,L,fwd_ms,bwd_ms,total_ms,tokens_per_s,peak_mib,rss_mib,params,status"
-MIXERS = ("attention", "s4d", "s4", "lru", "hyena")
+MIXERS = ("attention", "s4d", "s4", "s5", "lru", "hyena")
 
 
 # ---- the model ------------------------------------------------------------------------
@@ -74,7 +81,7 @@ def associative_scan(torch, a, b):
     return torch.cat([out, even[:, odd.shape[1]:]], dim=1)  # odd L: the last even position
 
 
-def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d_state=256):
+def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d_state=256, ssm_size=256):
     nn, F = torch.nn, torch.nn.functional
 
     def c2r(x):
@@ -289,12 +296,64 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d
         def forward(self, x):
             z = self.norm(x.reshape(-1, H)).view_as(x)
             return x + F.glu(self.output_linear(F.gelu(self.lru(z), approximate="tanh")), dim=-1)
+    def s5_scan(a, b):
+        """Inclusive scan of x_k = a_k x_{k-1} + b_k over dim 1, as jax.lax.associative_scan
+        computes it: combine pairs, scan the half-length sequence, fill in the rest."""
+        n = a.size(1)
+        if n < 2:
+            return a, b
+        a_odd, b_odd = s5_scan(a[:, 1::2] * a[:, 0:-1:2], a[:, 1::2] * b[:, 0:-1:2] + b[:, 1::2])
+        if n % 2 == 0:
+            a_ev, b_ev = a[:, 2::2] * a_odd[:, :-1], a[:, 2::2] * b_odd[:, :-1] + b[:, 2::2]
+        else:
+            a_ev, b_ev = a[:, 2::2] * a_odd, a[:, 2::2] * b_odd + b[:, 2::2]
+        a_ev, b_ev = torch.cat([a[:, :1], a_ev], 1), torch.cat([b[:, :1], b_ev], 1)
+
+        def interleave(e, o):
+            out = torch.stack([e[:, :o.size(1)], o], 2).flatten(1, 2)
+            return torch.cat([out, e[:, o.size(1):]], 1) if e.size(1) > o.size(1) else out
+        return interleave(a_ev, a_odd), interleave(b_ev, b_odd)
+
+    class S5SSM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            Pc = ssm_size // 2
+            self.Lambda_re = nn.Parameter(torch.full((Pc,), -0.5))
+            self.Lambda_im = nn.Parameter(-torch.linspace(0.1, 100.0, Pc))
+            self.B = nn.Parameter(torch.randn(Pc, H, 2) / math.sqrt(2 * ssm_size))
+            self.C = nn.Parameter(torch.randn(H, Pc, 2) / math.sqrt(ssm_size))
+            self.D = nn.Parameter(torch.randn(H))
+            self.log_step = nn.Parameter(torch.empty(Pc, 1).uniform_(math.log(1e-3), math.log(1e-1)))
+
+        def forward(self, u):                                    # (B, L, H)
+            lam = torch.complex(self.Lambda_re, self.Lambda_im)
+            lbar = torch.exp(lam * torch.exp(self.log_step[:, 0]))
+            bbar = ((lbar - 1) / lam)[:, None] * torch.view_as_complex(self.B)          # (Pc, H)
+            bu = torch.complex(u, torch.zeros_like(u)) @ bbar.transpose(0, 1)          # (B, L, Pc)
+            _, xs = s5_scan(lbar.expand_as(bu), bu)
+            y = 2 * (xs @ torch.view_as_complex(self.C).transpose(0, 1)).real
+            return y + self.D * u
+
+    class S5Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.BatchNorm1d(H, momentum=0.05)
+            self.seq = S5SSM()
+            self.out2 = nn.Linear(H, H)
+
+        def forward(self, x):
+            z = self.norm(x.reshape(-1, H)).view_as(x)
+            g = F.gelu(self.seq(z), approximate="tanh")
+            return x + g * torch.sigmoid(self.out2(g))
 
     class Model(nn.Module):
         def __init__(self):
             super().__init__()
             self.encoder = nn.Embedding(vocab, H)
-            if mixer == "attention":
+            if mixer == "s5":
+                self.pe, self.final_norm = None, None
+                self.block = S5Block()
+            elif mixer == "attention":
                 self.register_buffer("pe", sinusoid(torch, L, H), persistent=False)
                 self.block = TransformerBlock()
                 self.final_norm = nn.LayerNorm(H, eps=1e-6)
@@ -312,9 +371,11 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d
             if self.pe is not None:
                 x = x + self.pe
             x = self.block(x)
-            if self.pe is not None:
+            if self.final_norm is None:
+                pass
+            elif self.pe is not None:
                 x = self.final_norm(x)
-            elif self.final_norm is not None:
+            else:
                 x = self.final_norm(x.reshape(-1, H)).view_as(x)
             return F.cross_entropy(self.head(x.mean(dim=1)), labels)
 
@@ -357,6 +418,7 @@ def run_point(a):
     torch.manual_seed(1)
     B, H, L = a.batch, a.width, a.length
     model = build_model(torch, a.mixer, H, L, a.heads, a.d_state, lru_d_state=a.lru_d_state)
+    model = build_model(torch, a.mixer, H, L, a.heads, a.d_state, ssm_size=a.ssm_size)
     model.train()
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     g = torch.Generator().manual_seed(7)
@@ -431,7 +493,8 @@ def run_child(a, mixer, L):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--mixer", mixer, "--length", str(L),
            "--batch", str(a.batch), "--width", str(a.width), "--repeats", str(a.repeats),
            "--threads", str(a.threads), "--heads", str(a.heads), "--d-state", str(a.d_state),
-           "--lru-d-state", str(a.lru_d_state)]
+           "--lru-d-state", str(a.lru_d_state),
+           "--ssm-size", str(a.ssm_size)]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in reversed(p.stdout.splitlines()):
@@ -455,6 +518,7 @@ def main():
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--d-state", type=int, default=64)
     ap.add_argument("--lru-d-state", type=int, default=256, help="lru: complex modes (lra's mixer default)")
+    ap.add_argument("--ssm-size", type=int, default=256, help="S5 state size P (lra's mixer default)")
     ap.add_argument("--max-gib", type=float, default=16.0)
     ap.add_argument("--out")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

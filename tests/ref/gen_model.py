@@ -109,6 +109,19 @@ CASES = {
                                **{"mixer.order": 3, "mixer.filter_order": 5, "mixer.bidirectional": 1,
                                   "mixer.shift": 0.1}),
                           task_string(9, 2, 2, 7), "train", [[7, 4], [3, 7]], 11),
+    # (vi) S5 in its block: BatchNorm prenorm (eval), half_glu1 with tanh GELU,
+    # no final norm, masked mean; ZOH, conj_sym, J = 2 blocks, causal
+    "s5": (dict(SSM_BLOCK, mixer="s5", stage="half_glu1", gelu="tanh", head_act="gelu_tanh", final_norm=0,
+                bn_momentum="0.05", combine="concat", linear_init="flax", head_init="flax",
+                **{"mixer.ssm_size": 8, "mixer.blocks": 2}),
+           task_string(10, 3, 1, 9), "eval", [[9], [4], [0]], 10),
+    # S5 bidirectional (C1, C2), bilinear, full_glu, dual NLI head,
+    # BatchNorm in training (Flax momentum, biased running variance)
+    "s5_dual_train": (dict(SSM_BLOCK, mixer="s5", stage="full_glu", gelu="tanh", head_hidden="8", final_norm=0,
+                           bn_momentum="0.05",
+                           **{"mixer.ssm_size": 6, "mixer.blocks": 1, "mixer.disc": "bilinear",
+                              "mixer.bidirectional": 1, "mixer.C_init": "lecun_normal"}),
+                      task_string(9, 2, 2, 7), "train", [[7, 4], [3, 7]], 11),
 }
 
 
@@ -148,6 +161,19 @@ def ssm_param(base, shape, rng, kv):
     return cn(shape[:-1])  # C (C~ for S4)
 
 
+def s5_param(base, shape, rng):
+    """S5 parameters near their initial distributions (models.md 5), perturbed."""
+    if base == "Lambda_re":
+        return -0.5 + 0.2 * rng.uniform(-1, 1, shape)
+    if base == "Lambda_im":
+        return rng.uniform(-6, 6, shape)
+    if base == "log_step":
+        return rng.uniform(np.log(0.05), np.log(0.4), shape)
+    if base == "D":
+        return rng.normal(0, 1, shape)
+    return rng.normal(0, np.sqrt(0.5), shape)  # B, C, C1, C2
+
+
 def random_param(name, shape, rng, kv):
     """Weights away from lra's initial values, so every path is exercised."""
     base = name.rsplit(".", 1)[-1]
@@ -155,6 +181,8 @@ def random_param(name, shape, rng, kv):
         return ssm_param(base, shape, rng, kv)
     if ".mixer." in name and kv["mixer"] == "lru":
         return lru_param(base, shape, rng)
+    if ".mixer." in name and kv["mixer"] == "s5":
+        return s5_param(base, shape, rng)
     if name == "encoder.weight" and shape[1] != 1:
         return rng.normal(0, 1, shape)
     if base == "running_mean":

@@ -26,7 +26,8 @@ Mixers: attention (models.md 2), s4d (models.md 3: Vandermonde kernel by
 explicit sums), s4 (models.md 4: dense conjugate-extended system and its
 power series, C recovered from C~), lru (models.md 6: the recurrence by an
 explicit loop over time), hyena (models.md 8: implicit Sin-FFN
-filters, gated long convolutions); convolutions by direct sums. Needs torch
+filters, gated long convolutions), s5 (models.md 5: the recurrence step by
+step); convolutions by direct sums. Needs torch
 (Debian python3-torch) and numpy.
 """
 import math
@@ -110,7 +111,7 @@ class ModelConfig:
         hh = kv["head_hidden"]
         self.head_hidden = None if hh == "auto" else [] if hh in ("none", "") else [int(w) for w in hh.split(",")]
         for key, val, allowed in (("norm", self.norm, ("none", "layer", "batch", "scale")),
-                                  ("stage", self.stage, ("none", "gelu", "glu", "half_glu1", "half_glu2")),
+                                  ("stage", self.stage, ("none", "gelu", "glu", "half_glu1", "half_glu2", "full_glu")),
                                   ("pos", self.pos, ("none", "sinusoidal", "learned")),
                                   ("pool", self.pool, ("mean", "mean_all", "cls", "last")),
                                   ("combine", self.combine, ("concat", "nli"))):
@@ -459,7 +460,67 @@ class HyenaMixer:
         return linear((v * xs[0]).permute(0, 2, 1), p["out_proj.weight"], p["out_proj.bias"])
 
 
-MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer, "lru": LRUMixer, "hyena": HyenaMixer}
+class S5Mixer:
+    """S5 (models.md 5): Lambda = Lambda_re (clipped to <= -1e-4 with
+    clip_eigs) + i Lambda_im, dt = exp(log_step), ZOH Lbar = e^{dt Lambda},
+    Bbar = (Lbar - 1)/Lambda B~ or bilinear; x_k = Lbar x_{k-1} + Bbar u_k
+    step by step (reverse time for the second direction),
+    y = s Re(C1 x [+ C2 x_rev]) + D u, s = 2 with conj_sym; u = x with padded
+    positions zeroed."""
+    keys = ("ssm_size", "blocks", "C_init", "disc", "dt_min", "dt_max", "conj_sym", "bidirectional", "clip_eigs",
+            "opt_config")
+
+    def __init__(self, kv, D, L):
+        self.D = D
+        P = int(kv.get("ssm_size", 256))
+        self.conj = as_bool(kv.get("conj_sym", "1"), "mixer.conj_sym")
+        self.Pc = P // 2 if self.conj else P
+        self.bidir = as_bool(kv.get("bidirectional", "0"), "mixer.bidirectional")
+        self.clip = as_bool(kv.get("clip_eigs", "0"), "mixer.clip_eigs")
+        self.disc = kv.get("disc", "zoh")
+        self.two_c = self.bidir and kv.get("C_init", "trunc_standard_normal") != "complex_normal"
+
+    def specs(self):
+        H, Pc = self.D, self.Pc
+        out = [("Lambda_re", (Pc,), True), ("Lambda_im", (Pc,), True), ("B", (Pc, H, 2), True),
+               ("log_step", (Pc, 1), True), ("D", (H,), True)]
+        if self.two_c:
+            return out + [("C1", (H, Pc, 2), True), ("C2", (H, Pc, 2), True)]
+        return out + [("C", (H, (2 if self.bidir else 1) * Pc, 2), True)]
+
+    def dropouts(self):
+        return {}
+
+    def forward(self, p, x, mask, training):
+        re = torch.clamp(p["Lambda_re"], max=-1e-4) if self.clip else p["Lambda_re"]
+        lam = re + 1j * p["Lambda_im"]
+        dt = torch.exp(p["log_step"][:, 0])
+        if self.disc == "bilinear":
+            lbar = (1 + dt * lam / 2) / (1 - dt * lam / 2)
+            bbar = (dt / (1 - dt * lam / 2))[:, None] * cplx(p["B"])
+        else:
+            lbar = torch.exp(dt * lam)
+            bbar = ((lbar - 1) / lam)[:, None] * cplx(p["B"])
+        u = x * mask.double()[..., None]
+        bu = torch.einsum("nh,blh->bln", bbar, u + 0j)
+        if self.two_c:
+            Cs = [cplx(p["C1"]), cplx(p["C2"])]
+        else:
+            C = cplx(p["C"])
+            Cs = [C[:, :self.Pc], C[:, self.Pc:]] if self.bidir else [C]
+        L = x.shape[1]
+        y = p["D"] * u
+        for d, C in enumerate(Cs):
+            state, xs = torch.zeros_like(bu[:, 0]), [None] * L
+            for k in (range(L) if d == 0 else range(L - 1, -1, -1)):
+                state = lbar * state + bu[:, k]
+                xs[k] = state
+            y = y + (2 if self.conj else 1) * torch.einsum("hn,bln->blh", C, torch.stack(xs, 1)).real
+        return y
+
+
+MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer, "s5": S5Mixer, "lru": LRUMixer,
+          "hyena": HyenaMixer}
 
 
 # ---- the model ----------------------------------------------------------------------
@@ -499,7 +560,7 @@ class LraModel:
             out += [("pos_embedding", (self.L, D), True)]
         if self.cls:
             out += [("cls", (D,), True)]
-        sw = 2 * D if c.stage == "glu" else D if c.stage in ("half_glu1", "half_glu2") else 0
+        sw = 2 * D if c.stage in ("glu", "full_glu") else D if c.stage in ("half_glu1", "half_glu2") else 0
         for i, mx in enumerate(self.mixers):
             pre = f"blocks.{i}."
             out += norm_specs(c, D, pre + "norm1.")
@@ -611,7 +672,7 @@ class LraModel:
         if c.stage == "gelu":
             return g
         z = linear(g, p[pre + "stage.weight"], p[pre + "stage.bias"])
-        if c.stage == "glu":  # nn.GLU: first half * sigmoid(second half)
+        if c.stage in ("glu", "full_glu"):  # nn.GLU: first half * sigmoid(second half) (S5 full_glu: out1, out2 stacked)
             return z[..., :c.D] * torch.sigmoid(z[..., c.D:])
         return (g if c.stage == "half_glu1" else y) * torch.sigmoid(z)
 
@@ -701,8 +762,8 @@ class LraModel:
         seen, self.record = self.record, None
         out = {}
         for prefix, x in seen.items():
-            # lra's LRU block keeps Flax's biased running variance (models/config.c)
+            # lra's LRU and S5 blocks keep Flax's biased running variance (models/config.c)
             m, v = batchnorm_running_update(self.cfg, x, self.p[prefix + "running_mean"], self.p[prefix + "running_var"],
-                                            unbiased=self.cfg.mixer != "lru")
+                                            unbiased=self.cfg.mixer not in ("lru", "s5"))
             out[prefix + "running_mean"], out[prefix + "running_var"] = m.numpy(), v.numpy()
         return out
