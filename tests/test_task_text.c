@@ -99,7 +99,7 @@ static void test_bad_params(void) {
             "message: %s", e.msg);
     lra_kv short_len[] = { { "seq_len", "999", "--param" } };
     T_CHECK(open_text(&t, short_len, 1, &e) == LRA_EINVAL, "seq_len 999 refused");
-    T_CHECK(strcmp(e.msg, "--param: text.seq_len: expected an integer in [1000, 4096], got '999'") == 0, "message: %s",
+    T_CHECK(strcmp(e.msg, "--param: text.seq_len: expected an integer in [1000, 16384], got '999'") == 0, "message: %s",
             e.msg);
     lra_kv sized[] = { { "data_dir", "/nonexistent", NULL }, { "n_val", "10", "cfg.yaml:9:3" } };
     T_CHECK(open_text(&t, sized, 2, &e) == LRA_EINVAL, "n_val with data_dir refused");
