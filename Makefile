@@ -46,7 +46,7 @@ endif
 NVCC       ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
 # nvcc alone is not enough: the runtime and cuBLAS must be there to link
-CUDA_FOUND := $(and $(NVCC),$(wildcard $(CUDA_HOME)/lib64/libcudart.so),$(wildcard $(CUDA_HOME)/lib64/libcublas.so),$(wildcard backends/cuda/*.cu))
+CUDA_FOUND := $(and $(NVCC),$(wildcard $(CUDA_HOME)/lib64/libcudart.so),$(wildcard $(CUDA_HOME)/lib64/libcublas.so),$(wildcard $(CUDA_HOME)/lib64/libcufft.so),$(wildcard backends/cuda/*.cu))
 ifeq ($(NO_CUDA),1)
   USE_CUDA :=
   $(info ✗ CUDA (NO_CUDA=1))
@@ -61,7 +61,7 @@ else
 endif
 NVCCFLAGS  := -O2 -std=c++17 -I. -Xcompiler -Wall,-Wextra -MMD -MP \
               -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
-CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcufft -lstdc++
 
 # ---- sources -----------------------------------------------------------------------
 # The numeric library: compiled twice, in float (what users run) and in
