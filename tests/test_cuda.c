@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TOL 1e-5
@@ -923,6 +924,39 @@ static void op_scan_fwd(void) {
     }
 }
 
+// wall-clock seconds
+static double t_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// A long scan (B = 16, L = 16384, N = 64, 256 MiB per tensor) against the
+// CPU, in both directions and both kinds of a; the GPU's time is reported
+// as bandwidth over the bytes the recurrence must move (a, b read, x written:
+// 24 bytes per complex step when time varying, 16 when time invariant).
+static void op_scan_large(void) {
+    NEED(scan_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    const int B = 16, L = 16384, N = 64;
+    const int64_t n = (int64_t)B * L * N;
+    for (int fl = 0; fl < 4; fl++) {
+        int64_t na = fl & LRA_SCAN_TIME_INVARIANT ? N : n;
+        pair a = in_from(h_polar(na, 950 + fl, 0.5, 0.999), 2 * na, "a");
+        pair b = in_rand(2 * n, 960 + fl, -1, 1, "b"), x = out_nan(2 * n, "x");
+        c->scan_fwd(c, x.h, a.h, b.h, NULL, B, L, N, fl);
+        g->scan_fwd(g, x.d, a.d, b.d, NULL, B, L, N, fl);
+        g->sync(g);
+        double t0 = t_seconds();
+        for (int r = 0; r < 5; r++) g->scan_fwd(g, x.d, a.d, b.d, NULL, B, L, N, fl);
+        g->sync(g);
+        double dt = (t_seconds() - t0) / 5, bytes = (double)n * (na == n ? 24 : 16);
+        printf("    scan_fwd B=%d L=%d N=%d flags %d: %.3f ms, %.0f GB/s\n", B, L, N, fl, dt * 1e3, bytes / dt / 1e9);
+        cmp_pair(tag("scan_fwd large flags %d", fl), x, SCAN_TOL);
+        d_done();
+    }
+}
+
 static void op_scan_bwd(void) {
     NEED(scan_bwd);
     lra_backend *c = t_backend(), *g = t_gpu();
@@ -1241,7 +1275,8 @@ static const struct {
 } att_cases[] = {
     { 1, 1, 1, 1, 0, 0, 0.0f },      { 2, 3, 17, 8, 1, 0, 0.0f },    { 2, 2, 33, 16, 1, 1, 0.0f },
     { 2, 2, 65, 32, 2, 0, 0.1f },    { 2, 4, 130, 64, 1, 1, 0.2f },  { 1, 1, 200, 8, 0, 1, 0.0f },
-    { 3, 2, 70, 24, 2, 1, 0.0f },
+    { 3, 2, 70, 24, 2, 1, 0.0f },    { 1, 2, 300, 128, 2, 0, 0.1f }, { 2, 2, 257, 64, 0, 0, 0.0f },
+    { 2, 1, 129, 128, 1, 1, 0.0f },
 };
 #define N_ATT ((int)(sizeof att_cases / sizeof att_cases[0]))
 
@@ -1594,7 +1629,7 @@ static int32_t *h_ints(int64_t n, int V, uint64_t seed) {
 }
 
 static const struct { int V, C; int64_t n; } emb_cases[] = {
-    { 1, 1, 1 }, { 10, 7, 33 }, { 1000, 64, 4096 }, { 5, 130, 1000 },
+    { 1, 1, 1 }, { 10, 7, 33 }, { 1000, 64, 4096 }, { 5, 130, 1000 }, { 300, 8, 200000 }, { 16, 256, 65536 },
 };
 #define N_EMB ((int)(sizeof emb_cases / sizeof emb_cases[0]))
 
@@ -1614,7 +1649,8 @@ static void op_embedding_fwd(void) {
     }
 }
 
-// Repeated tokens: the GPU may add the rows in another order (atomics).
+// Repeated tokens: the GPU adds the rows in another order (a GEMM against
+// the one-hot matrix for small vocabularies), both in float.
 static void op_embedding_bwd(void) {
     NEED(embedding_bwd);
     lra_backend *c = t_backend(), *g = t_gpu();
@@ -1983,11 +2019,12 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--init-probe") == 0) return init_probe();
     int n_ops = lra_backend_op_count(), n = 0;
     int n_mix = lra_mixer_count();
-    t_case *cases = xmalloc(sizeof *cases * (size_t)(3 + n_ops + N_OP_TESTS + 2 * n_mix));
+    t_case *cases = xmalloc(sizeof *cases * (size_t)(4 + n_ops + N_OP_TESTS + 2 * n_mix));
     char **names = xmalloc(sizeof *names * (size_t)(n_ops + N_OP_TESTS + 2 * n_mix));
     int n_names = 0;
     cases[n++] = (t_case){ "cuda/init_message", test_init_message };
     cases[n++] = (t_case){ "cuda/memory_accounting", test_memory_accounting };
+    cases[n++] = (t_case){ "cuda/scan_large", op_scan_large };
     for (int i = 0; i < n_ops; i++) {
         const char *op = lra_backend_op_name(i);
         void (*fn)(void) = op_untested;

@@ -4,17 +4,29 @@
 //                                   grad w_n = conj(c_n sum_l l dK[l] e^{l w_n})
 //   out = e^z:                      grad z   = conj(e^z) dout
 //   out = a b:                      grad a   = conj(b) dout, grad b = conj(a) dout
-// Every power e^{l w} is evaluated directly in double, e^{l Re w} (cos p +
-// i sin p) with the phase p = l Im w formed exactly in double (a 24-bit
-// float times an integer below 2^29) and reduced by the library's sincos, so
-// its error does not grow with l (models.md 0.4). Sums run in double.
+// Every power e^{l w} is evaluated directly, e^{l Re w} (cos p + i sin p)
+// with the phase p = l Im w formed exactly in double (a 24-bit float times an
+// integer below 2^29) and reduced in double, so its error does not grow with
+// l (models.md 0.4). Sums run in double.
 #include "cuda.cuh"
 
-// e^{l w} for w = (wr, wi)
+// 2 pi = P1 + P2 + P3 with 24-bit P1, P2: k P1 and k P2 are exact in double
+// for |k| < 2^29, so the reduction of p = l Im w loses nothing (cpu_complex.c)
+#define CU_VDM_2PI_P1 0x1.921fb6p+2
+#define CU_VDM_2PI_P2 (-0x1.777a5cp-23)
+#define CU_VDM_2PI_P3 (-6.8604979977715316e-15)
+#define CU_VDM_INV_2PI 0.15915494309189535
+
+// e^{l w} for w = (wr, wi): the phase l wi formed and reduced to [-pi, pi] in
+// double, then the float exp and sincos of the reduced arguments (their fast
+// paths: the library's double sincos of a phase up to 1e7 rad would take the
+// slow Payne-Hanek reduction). Relative error a few float ulps for any l.
 __device__ __forceinline__ cu_cd cu_vdm_pow(double wr, double wi, int l) {
-    double s, c, m = exp((double)l * wr);
-    sincos((double)l * wi, &s, &c);
-    return cd(m * c, m * s);
+    double p = (double)l * wi, k = rint(p * CU_VDM_INV_2PI);
+    double r = ((p - k * CU_VDM_2PI_P1) - k * CU_VDM_2PI_P2) - k * CU_VDM_2PI_P3;
+    float s, c, m = expf((float)((double)l * wr));
+    sincosf((float)r, &s, &c);
+    return cd((double)(m * c), (double)(m * s));
 }
 
 // K (H, L): one thread per (h, l), the sum over n in order (c and w rows are

@@ -91,76 +91,97 @@ static size_t cu_fft_work(cufftHandle plan) {
 }
 
 // ---- kernels ------------------------------------------------------------------------
+// Row-wise kernels run on 2-D grids: blockIdx.y (and its stride) walks the
+// rows, x the columns, so no element index is divided by a row length.
+
+#define CU_ROW_GRID_Y 2048  // row blocks; the rows loop over them
+
+static dim3 cu_row_grid(int64_t rows, int64_t cols) {
+    unsigned gx = (unsigned)((cols + CU_BLOCK - 1) / CU_BLOCK);
+    if (gx > 64) gx = 64;
+    int64_t gy = rows < CU_ROW_GRID_Y ? rows : CU_ROW_GRID_Y;
+    return dim3(gx, (unsigned)(gy < 1 ? 1 : gy));
+}
+
+#define CU_ROWS_FOR(row, rows) for (int64_t row = blockIdx.y; row < (rows); row += gridDim.y)
+#define CU_COLS_FOR(t, cols) for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < (cols); t += gridDim.x * blockDim.x)
 
 // r (rows, n) = x (rows, L) followed by zeros
 __global__ static void cu_pad_kernel(lra_real *r, const lra_real *x, int64_t rows, int L, int n) {
-    CU_FOR(i, rows * n) {
-        int64_t row = i / n;
-        int t = (int)(i % n);
-        r[i] = t < L ? x[row * L + t] : 0.0f;
+    CU_ROWS_FOR(row, rows) {
+        const lra_real *xr = x + row * L;
+        lra_real *rr = r + row * n;
+        CU_COLS_FOR(t, n) rr[t] = t < L ? xr[t] : 0.0f;
     }
 }
 
 // kk (H, n): the circular filters (file header)
 __global__ static void cu_pack_kernel(lra_real *kk, const lra_real *k, int H, int L, int n, int bidir) {
     int64_t klen = bidir ? 2 * (int64_t)L : L;
-    CU_FOR(i, (int64_t)H * n) {
-        int64_t h = i / n;
-        int t = (int)(i % n);
+    CU_ROWS_FOR(h, (int64_t)H) {
         const lra_real *kh = k + h * klen;
-        lra_real v = 0;
-        if (t < L) v = kh[t];
-        else if (bidir && t >= n - L) v = kh[L + (n - 1 - t)];
-        kk[i] = v;
+        CU_COLS_FOR(t, n) {
+            lra_real v = 0;
+            if (t < L) v = kh[t];
+            else if (bidir && t >= n - L) v = kh[L + (n - 1 - t)];
+            kk[h * n + t] = v;
+        }
     }
 }
 
 // Z (rows, nc) = K (rows % H) times Z, or conj(K) Z
 __global__ static void cu_spec_mul_kernel(cufftComplex *Z, const cufftComplex *K, int64_t rows, int H, int nc,
                                           int conj_k) {
-    CU_FOR(i, rows * nc) {
-        int64_t row = i / nc, f = i % nc, h = row % H;
-        cufftComplex a = K[h * nc + f], b = Z[i];
-        float ai = conj_k ? -a.y : a.y;
-        Z[i] = make_cuFloatComplex(a.x * b.x - ai * b.y, a.x * b.y + ai * b.x);
+    CU_ROWS_FOR(row, rows) {
+        const cufftComplex *Kh = K + (row % H) * nc;
+        cufftComplex *Zr = Z + row * nc;
+        CU_COLS_FOR(f, nc) {
+            cufftComplex a = Kh[f], b = Zr[f];
+            float ai = conj_k ? -a.y : a.y;
+            Zr[f] = make_cuFloatComplex(a.x * b.x - ai * b.y, a.x * b.y + ai * b.x);
+        }
     }
 }
 
 // Kacc (H, nc) = sum_b conj(U_b) G_b in double, rounded to float
 __global__ static void cu_dk_spec_kernel(cufftComplex *Kacc, const cufftComplex *U, const cufftComplex *G, int B,
                                          int H, int nc) {
-    CU_FOR(i, (int64_t)H * nc) {
-        double re = 0, im = 0;
-        for (int b = 0; b < B; b++) {
-            int64_t j = (int64_t)b * H * nc + i;
-            double ur = U[j].x, ui = U[j].y, gr = G[j].x, gi = G[j].y;
-            re += ur * gr + ui * gi;
-            im += ur * gi - ui * gr;
+    CU_ROWS_FOR(h, (int64_t)H) {
+        CU_COLS_FOR(f, nc) {
+            double re = 0, im = 0;
+            for (int b = 0; b < B; b++) {
+                int64_t j = ((int64_t)b * H + h) * nc + f;
+                double ur = U[j].x, ui = U[j].y, gr = G[j].x, gi = G[j].y;
+                re += ur * gr + ui * gi;
+                im += ur * gi - ui * gr;
+            }
+            Kacc[h * nc + f] = make_cuFloatComplex((float)re, (float)im);
         }
-        Kacc[i] = make_cuFloatComplex((float)re, (float)im);
     }
 }
 
 // y (rows, L) = (or +=) r (rows, n)[0:L] scale
 __global__ static void cu_unpad_kernel(lra_real *y, const lra_real *r, int64_t rows, int L, int n, lra_real scale,
                                        int accumulate) {
-    CU_FOR(i, rows * L) {
-        int64_t row = i / L;
-        int t = (int)(i % L);
-        lra_real v = r[row * n + t] * scale;
-        y[i] = accumulate ? y[i] + v : v;
+    CU_ROWS_FOR(row, rows) {
+        const lra_real *rr = r + row * n;
+        lra_real *yr = y + row * L;
+        CU_COLS_FOR(t, L) {
+            lra_real v = rr[t] * scale;
+            yr[t] = accumulate ? yr[t] + v : v;
+        }
     }
 }
 
 // dk (H, L) or (H, 2, L) += dkk (H, n) read at the kernel's positions
 __global__ static void cu_dk_unpack_kernel(lra_real *dk, const lra_real *r, int H, int L, int n, lra_real scale,
                                            int bidir) {
-    int64_t klen = bidir ? 2 * (int64_t)L : L;
-    CU_FOR(i, (int64_t)H * klen) {
-        int64_t h = i / klen;
-        int j = (int)(i % klen);
-        int t = j < L ? j : n - 1 - (j - L);
-        dk[i] += r[h * n + t] * scale;
+    int klen = bidir ? 2 * L : L;
+    CU_ROWS_FOR(h, (int64_t)H) {
+        CU_COLS_FOR(j, klen) {
+            int t = j < L ? j : n - 1 - (j - L);
+            dk[h * klen + j] += r[h * n + t] * scale;
+        }
     }
 }
 
@@ -201,13 +222,13 @@ void cuda_fftconv_fwd(lra_backend *be, lra_real *y, const lra_real *u, const lra
     cufftComplex *U = (cufftComplex *)lra_cuda_take(&cv, bU);
     void *wa = lra_cuda_take(&cv, work ? work : 1);
 
-    CU_LAUNCH(cu_pack_kernel, cu_grid((int64_t)H * n, CU_BLOCK), CU_BLOCK, kk, k, H, L, n, bidir);
+    CU_LAUNCH(cu_pack_kernel, cu_row_grid(H, n), CU_BLOCK, kk, k, H, L, n, bidir);
     cu_r2c(be, pk, kk, Khat, wa);
-    CU_LAUNCH(cu_pad_kernel, cu_grid(rows * n, CU_BLOCK), CU_BLOCK, r, u, rows, L, n);
+    CU_LAUNCH(cu_pad_kernel, cu_row_grid(rows, n), CU_BLOCK, r, u, rows, L, n);
     cu_r2c(be, pu, r, U, wa);
-    CU_LAUNCH(cu_spec_mul_kernel, cu_grid(rows * nc, CU_BLOCK), CU_BLOCK, U, Khat, rows, H, nc, 0);
+    CU_LAUNCH(cu_spec_mul_kernel, cu_row_grid(rows, nc), CU_BLOCK, U, Khat, rows, H, nc, 0);
     cu_c2r(be, pi, U, r, wa);
-    CU_LAUNCH(cu_unpad_kernel, cu_grid(rows * L, CU_BLOCK), CU_BLOCK, y, r, rows, L, n, (lra_real)(1.0 / n), 0);
+    CU_LAUNCH(cu_unpad_kernel, cu_row_grid(rows, L), CU_BLOCK, y, r, rows, L, n, (lra_real)(1.0 / n), 0);
 }
 
 void cuda_fftconv_bwd(lra_backend *be, lra_real *du, lra_real *dk, const lra_real *dy, const lra_real *u,
@@ -235,21 +256,21 @@ void cuda_fftconv_bwd(lra_backend *be, lra_real *du, lra_real *dk, const lra_rea
     void *wa = lra_cuda_take(&cv, work ? work : 1);
     const lra_real scale = (lra_real)(1.0 / n);
 
-    CU_LAUNCH(cu_pad_kernel, cu_grid(rows * n, CU_BLOCK), CU_BLOCK, r, dy, rows, L, n);
+    CU_LAUNCH(cu_pad_kernel, cu_row_grid(rows, n), CU_BLOCK, r, dy, rows, L, n);
     cu_r2c(be, pu, r, G, wa);
     if (dk) {
-        CU_LAUNCH(cu_pad_kernel, cu_grid(rows * n, CU_BLOCK), CU_BLOCK, r, u, rows, L, n);
+        CU_LAUNCH(cu_pad_kernel, cu_row_grid(rows, n), CU_BLOCK, r, u, rows, L, n);
         cu_r2c(be, pu, r, U, wa);
-        CU_LAUNCH(cu_dk_spec_kernel, cu_grid((int64_t)H * nc, CU_BLOCK), CU_BLOCK, Khat, U, G, B, H, nc);
+        CU_LAUNCH(cu_dk_spec_kernel, cu_row_grid(H, nc), CU_BLOCK, Khat, U, G, B, H, nc);
         cu_c2r(be, pki, Khat, kk, wa);
-        CU_LAUNCH(cu_dk_unpack_kernel, cu_grid((int64_t)H * L * (bidir ? 2 : 1), CU_BLOCK), CU_BLOCK, dk, kk, H, L,
+        CU_LAUNCH(cu_dk_unpack_kernel, cu_row_grid(H, (int64_t)L * (bidir ? 2 : 1)), CU_BLOCK, dk, kk, H, L,
                   n, scale, bidir);
     }
     if (du) {
-        CU_LAUNCH(cu_pack_kernel, cu_grid((int64_t)H * n, CU_BLOCK), CU_BLOCK, kk, k, H, L, n, bidir);
+        CU_LAUNCH(cu_pack_kernel, cu_row_grid(H, n), CU_BLOCK, kk, k, H, L, n, bidir);
         cu_r2c(be, pkf, kk, Khat, wa);
-        CU_LAUNCH(cu_spec_mul_kernel, cu_grid(rows * nc, CU_BLOCK), CU_BLOCK, G, Khat, rows, H, nc, 1);
+        CU_LAUNCH(cu_spec_mul_kernel, cu_row_grid(rows, nc), CU_BLOCK, G, Khat, rows, H, nc, 1);
         cu_c2r(be, pi, G, r, wa);
-        CU_LAUNCH(cu_unpad_kernel, cu_grid(rows * L, CU_BLOCK), CU_BLOCK, du, r, rows, L, n, scale, 1);
+        CU_LAUNCH(cu_unpad_kernel, cu_row_grid(rows, L), CU_BLOCK, du, r, rows, L, n, scale, 1);
     }
 }

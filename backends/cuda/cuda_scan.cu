@@ -43,6 +43,7 @@ __global__ static void cu_scan_fwd_chunks(cu_cd *P, cu_cd *S, const lra_real *a,
         int n = (int)(i % d.N), c = (int)((i / d.N) % d.nch), b = (int)(i / ((int64_t)d.N * d.nch));
         int s0 = c * CU_SCAN_T, s1 = min(s0 + CU_SCAN_T, d.L);
         cu_cd p = cd(1, 0), x = cd(0, 0);
+#pragma unroll 8
         for (int s = s0; s < s1; s++) {
             cu_cd at = cu_scan_a(d, a, b, s, n);
             x = at * x + cd_ld(bb, cu_scan_at(d, b, s, n));
@@ -74,6 +75,7 @@ __global__ static void cu_scan_fwd_apply(lra_real *x, const cu_cd *start, const 
         int n = (int)(i % d.N), c = (int)((i / d.N) % d.nch), b = (int)(i / ((int64_t)d.N * d.nch));
         int s0 = c * CU_SCAN_T, s1 = min(s0 + CU_SCAN_T, d.L);
         cu_cd xs = start[i];
+#pragma unroll 8
         for (int s = s0; s < s1; s++) {
             int64_t o = cu_scan_at(d, b, s, n);
             xs = cu_scan_a(d, a, b, s, n) * xs + cd_ld(bb, o);
@@ -114,6 +116,7 @@ __global__ static void cu_scan_bwd_chunks(cu_cd *P, cu_cd *S, const lra_real *a,
         int n = (int)(i % d.N), c = (int)((i / d.N) % d.nch), b = (int)(i / ((int64_t)d.N * d.nch));
         int s0 = c * CU_SCAN_T, s1 = min(s0 + CU_SCAN_T, d.L);
         cu_cd p = cd(1, 0), g = cd(0, 0);
+#pragma unroll 8
         for (int s = s1 - 1; s >= s0; s--) {
             cu_cd al = cu_scan_alpha(d, a, b, s, n);
             g = al * g + cd_ld(dx, cu_scan_at(d, b, s, n));
@@ -146,6 +149,7 @@ __global__ static void cu_scan_bwd_apply(lra_real *da, cu_cd *part, lra_real *db
         int n = (int)(i % d.N), c = (int)((i / d.N) % d.nch), b = (int)(i / ((int64_t)d.N * d.nch));
         int s0 = c * CU_SCAN_T, s1 = min(s0 + CU_SCAN_T, d.L);
         cu_cd g = start[i], acc = cd(0, 0);
+#pragma unroll 8
         for (int s = s1 - 1; s >= s0; s--) {
             int64_t o = cu_scan_at(d, b, s, n);
             g = cu_scan_alpha(d, a, b, s, n) * g + cd_ld(dx, o);
