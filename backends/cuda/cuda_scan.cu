@@ -84,6 +84,153 @@ __global__ static void cu_scan_fwd_apply(lra_real *x, const cu_cd *start, const 
     }
 }
 
+
+// ---- forward in one pass (decoupled look-back) --------------------------------------------
+// Merrill & Garland, "Single-pass parallel prefix scan with decoupled
+// look-back" (2016), on the affine maps of the recurrence: a block takes a
+// tile of CU_SL_TT = 8 x CU_SL_SUB steps of 32 modes of one example (lane =
+// mode, warp w = the w-th run of CU_SL_SUB steps, held in registers), and
+//   1. every thread composes its run's maps; warp 0 composes the 8 runs into
+//      the tile's map (P, S) and publishes it (flag 1);
+//   2. the block walks back over the earlier tiles of its (b, modes) row in
+//      windows of 8 (one tile per warp, read in parallel), composing
+//      published maps until it meets a published end state (flag 2; the
+//      row's first tile publishes its end state at once, from x0 or 0); it
+//      publishes the tile's end state (flag 2);
+//   3. every warp starts its run from that state and writes x.
+// Tiles take their index from an atomic counter in launch order, so every
+// earlier tile of a row is already running: the walk cannot deadlock. a and b
+// are read once and x written once, the bandwidth bound of the recurrence.
+
+#define CU_SL_SUB 16
+#define CU_SL_WARPS 8
+#define CU_SL_TT (CU_SL_SUB * CU_SL_WARPS)
+
+struct cu_sl_state {
+    cu_cd *agg_p, *agg_s;  // (tiles, 32) published tile maps
+    cu_cd *incl;           // (tiles, 32) published end states
+    int *flag;             // (tiles, 32): 0 nothing, 1 map, 2 end state
+    unsigned *counter;     // next tile index
+};
+
+__device__ __forceinline__ cu_cd cu_ld_cg(const cu_cd *p) {
+    double2 v = __ldcg((const double2 *)p);
+    return cd(v.x, v.y);
+}
+
+__global__ static void __launch_bounds__(CU_SL_WARPS * 32, 3)
+cu_scan_fwd_lookback(lra_real *x, const lra_real *a, const lra_real *bb, const lra_real *x0, cu_scan_dims d,
+                     cu_sl_state st, int ntt, int nnt) {
+    __shared__ unsigned tile_sh;
+    __shared__ cu_cd runP[CU_SL_WARPS][32], runS[CU_SL_WARPS][32], start_sh[CU_SL_WARPS][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (threadIdx.x == 0) tile_sh = atomicAdd(st.counter, 1u);
+    __syncthreads();
+    const unsigned tile = tile_sh;
+    const int tt = (int)(tile % ntt), nt = (int)((tile / ntt) % nnt), b = (int)(tile / ((unsigned)ntt * nnt));
+    const int n = nt * 32 + lane, s0 = tt * CU_SL_TT + warp * CU_SL_SUB;
+    const bool live = n < d.N;
+    float2 av[CU_SL_SUB], bv[CU_SL_SUB];  // the run's a and b, as stored (float)
+    cu_cd p = cd(1, 0), acc = cd(0, 0);
+#pragma unroll
+    for (int j = 0; j < CU_SL_SUB; j++) {
+        int s = s0 + j;
+        if (live && s < d.L) {
+            int64_t o = cu_scan_at(d, b, s, n), oa = d.tv ? o : n;
+            av[j] = make_float2(a[2 * oa], a[2 * oa + 1]);
+            bv[j] = make_float2(bb[2 * o], bb[2 * o + 1]);
+        } else {
+            av[j] = make_float2(1, 0);
+            bv[j] = make_float2(0, 0);
+        }
+        cu_cd aj = cd(av[j].x, av[j].y);
+        acc = aj * acc + cd(bv[j].x, bv[j].y);
+        p = aj * p;
+    }
+    runP[warp][lane] = p;
+    runS[warp][lane] = acc;
+    __syncthreads();
+    __shared__ cu_cd winP[CU_SL_WARPS][32], winS[CU_SL_WARPS][32];
+    __shared__ int winF[CU_SL_WARPS][32];
+    __shared__ cu_cd WP_sh[32], WS_sh[32], xin_sh[32];
+    __shared__ int done_sh[32];
+    const int64_t me = (int64_t)tile * 32 + lane;
+    if (warp == 0) {
+        // the tile's map and each run's offset inside the tile
+        cu_cd TP = cd(1, 0), TS = cd(0, 0);
+        for (int w = 0; w < CU_SL_WARPS; w++) {
+            start_sh[w][lane] = TS;  // run w starts from TP_w x_in + TS_w (TP_w kept in runP)
+            cu_cd rp = runP[w][lane], rs = runS[w][lane];
+            runP[w][lane] = TP;
+            TS = rp * TS + rs;
+            TP = rp * TP;
+        }
+        runS[0][lane] = TP;  // the tile's map, kept for the end state
+        runS[1][lane] = TS;
+        WP_sh[lane] = cd(1, 0);
+        WS_sh[lane] = cd(0, 0);
+        done_sh[lane] = tt == 0;
+        if (tt == 0) {
+            xin_sh[lane] = (x0 && live) ? cd_ld(x0, (int64_t)b * d.N + n) : cd(0, 0);
+        } else {
+            st.agg_p[me] = TP;
+            st.agg_s[me] = TS;
+            __threadfence();
+            atomicExch(&st.flag[me], 1);
+        }
+    }
+    __syncthreads();
+    // walk back over windows of CU_SL_WARPS earlier tiles, read in parallel
+    // (warp w reads tile tt-1-w of the window), composed in order by warp 0
+    for (int base = tt - 1; !__syncthreads_and(done_sh[lane]); base -= CU_SL_WARPS) {
+        int kt = base - warp;  // tt index of the tile this warp reads
+        if (kt >= 0 && !done_sh[lane]) {
+            int64_t k = me - (int64_t)(tt - kt) * 32;
+            int f;
+            while ((f = atomicAdd(&st.flag[k], 0)) == 0) {
+            }
+            __threadfence();
+            winF[warp][lane] = f;
+            if (f == 2) winP[warp][lane] = cu_ld_cg(&st.incl[k]);
+            else {
+                winP[warp][lane] = cu_ld_cg(&st.agg_p[k]);
+                winS[warp][lane] = cu_ld_cg(&st.agg_s[k]);
+            }
+        }
+        __syncthreads();
+        if (warp == 0 && !done_sh[lane]) {
+            cu_cd WP = WP_sh[lane], WS = WS_sh[lane];
+            for (int w = 0; w < CU_SL_WARPS && base - w >= 0; w++) {
+                if (winF[w][lane] == 2) {  // an end state: x_in = W(e)
+                    xin_sh[lane] = WP * winP[w][lane] + WS;
+                    done_sh[lane] = 1;
+                    break;
+                }
+                cu_cd kp = winP[w][lane], ks = winS[w][lane];
+                WS = WP * ks + WS;  // W o K: x -> WP (kp x + ks) + WS
+                WP = WP * kp;
+            }
+            WP_sh[lane] = WP;
+            WS_sh[lane] = WS;
+        }
+    }
+    if (warp == 0) {
+        cu_cd xin = xin_sh[lane];
+        st.incl[me] = runS[0][lane] * xin + runS[1][lane];
+        __threadfence();
+        atomicExch(&st.flag[me], 2);
+        for (int w = 0; w < CU_SL_WARPS; w++) start_sh[w][lane] = runP[w][lane] * xin + start_sh[w][lane];
+    }
+    __syncthreads();
+    cu_cd xs = start_sh[warp][lane];
+#pragma unroll
+    for (int j = 0; j < CU_SL_SUB; j++) {
+        int s = s0 + j;
+        xs = cd(av[j].x, av[j].y) * xs + cd(bv[j].x, bv[j].y);
+        if (live && s < d.L) cd_st(x, cu_scan_at(d, b, s, n), xs);
+    }
+}
+
 static cu_scan_dims cu_scan_make(int B, int L, int N, int flags) {
     cu_scan_dims d = { B, L, N, (L + CU_SCAN_T - 1) / CU_SCAN_T, (flags & LRA_SCAN_REVERSE) != 0,
                        !(flags & LRA_SCAN_TIME_INVARIANT) };
@@ -94,6 +241,22 @@ void cuda_scan_fwd(lra_backend *be, lra_real *x, const lra_real *a, const lra_re
                    int L, int N, int flags) {
     if (B <= 0 || L <= 0 || N <= 0) return;
     cu_scan_dims d = cu_scan_make(B, L, N, flags);
+    int ntt = (L + CU_SL_TT - 1) / CU_SL_TT, nnt = (N + 31) / 32;
+    int64_t tiles = (int64_t)B * nnt * ntt;
+    if (tiles <= UINT32_MAX / 32) {
+        size_t bc = LRA_CUDA_ROUND(sizeof(cu_cd) * 32 * (size_t)tiles), bf = LRA_CUDA_ROUND(sizeof(int) * 32 * (size_t)tiles);
+        lra_cuda_carve cv = { (char *)lra_cuda_scratch(be, 3 * bc + bf + 256), 0 };
+        cu_sl_state st;
+        st.agg_p = (cu_cd *)lra_cuda_take(&cv, bc);
+        st.agg_s = (cu_cd *)lra_cuda_take(&cv, bc);
+        st.incl = (cu_cd *)lra_cuda_take(&cv, bc);
+        st.flag = (int *)lra_cuda_take(&cv, bf);
+        st.counter = (unsigned *)lra_cuda_take(&cv, sizeof(unsigned));
+        // flags and counter are contiguous: one memset clears both
+        CU_CHECK(cudaMemsetAsync(st.flag, 0, bf + sizeof(unsigned)));
+        CU_LAUNCH(cu_scan_fwd_lookback, (unsigned)tiles, CU_SL_WARPS * 32, x, a, b, x0, d, st, ntt, nnt);
+        return;
+    }
     int64_t nc = (int64_t)B * d.nch * N;
     size_t bytes = LRA_CUDA_ROUND(sizeof(cu_cd) * nc);
     lra_cuda_carve cv = { (char *)lra_cuda_scratch(be, 2 * bytes), 0 };
