@@ -399,7 +399,7 @@ def main():
             if csv:
                 status = r["status"].replace(",", ";").replace('"', "'")
                 csv.write('torch,"%s",%d,%s,%d,%d,%d,%.3f,%.3f,%.3f,%.1f,%.1f,%.1f,%d,%s\n'
-                          % (device, r.get("threads", a.threads), mixer, a.batch, a.width, L, fw, bw, total, tps,
+                          % (device, r.get("threads", 0 if a.device == "cuda" else a.threads), mixer, a.batch, a.width, L, fw, bw, total, tps,
                              peak, rss, r.get("params", 0), status))
                 csv.flush()
     if csv:
