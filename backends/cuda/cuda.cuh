@@ -140,8 +140,10 @@ typedef struct {
 typedef struct {
     int            device;      // the CUDA device this backend runs on
     cublasHandle_t blas;        // FP32 math mode (no TF32), default stream
-    // device scratch for reduction partials, grown on demand (not counted in
-    // bytes_in_use: like the CPU backend's FFT plans, it is the backend's own)
+    // device scratch of the ops (reduction partials, FFT buffers and work
+    // areas, attention blocks), grown on demand; not in bytes_in_use (the
+    // backend's own), but each request counts towards bytes_peak as
+    // bytes_in_use + request, the memory the op needs
     void          *scratch;
     size_t         scratch_bytes;
     // allocation table keyed by pointer (sizes live on the host: nothing is
