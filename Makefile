@@ -45,8 +45,8 @@ endif
 # ---- CUDA (optional) ---------------------------------------------------------
 NVCC       ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
-# nvcc alone is not enough: the runtime and cuBLAS must be there to link
-CUDA_FOUND := $(and $(NVCC),$(wildcard $(CUDA_HOME)/lib64/libcudart.so),$(wildcard $(CUDA_HOME)/lib64/libcublas.so),$(wildcard backends/cuda/*.cu))
+# nvcc alone is not enough: the runtime, cuBLAS and cuFFT must be there to link
+CUDA_FOUND := $(and $(NVCC),$(wildcard $(CUDA_HOME)/lib64/libcudart.so),$(wildcard $(CUDA_HOME)/lib64/libcublas.so),$(wildcard $(CUDA_HOME)/lib64/libcufft.so),$(wildcard backends/cuda/*.cu))
 ifeq ($(NO_CUDA),1)
   USE_CUDA :=
   $(info ✗ CUDA (NO_CUDA=1))
@@ -54,14 +54,14 @@ else ifneq ($(CUDA_FOUND),)
   USE_CUDA := 1
   $(info ✓ CUDA ($(NVCC)))
 else ifeq ($(CUDA),1)
-  $(error CUDA=1 but nvcc with libcudart and libcublas was not found under $(or $(CUDA_HOME),PATH))
+  $(error CUDA=1 but nvcc with libcudart, libcublas and libcufft was not found under $(or $(CUDA_HOME),PATH))
 else
   USE_CUDA :=
-  $(info ✗ CUDA ($(if $(NVCC),no libcudart/libcublas under $(CUDA_HOME)/lib64,nvcc not found); the binary will explain that --backend cuda is unavailable))
+  $(info ✗ CUDA ($(if $(NVCC),no libcudart/libcublas/libcufft under $(CUDA_HOME)/lib64,nvcc not found); the binary will explain that --backend cuda is unavailable))
 endif
 NVCCFLAGS  := -O2 -std=c++17 -I. -Xcompiler -Wall,-Wextra -MMD -MP \
               -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
-CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcufft -lstdc++
 
 # ---- sources -----------------------------------------------------------------------
 # The numeric library: compiled twice, in float (what users run) and in

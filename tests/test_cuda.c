@@ -20,11 +20,13 @@
 // LRA_TEST_CUDA_AS=cpu runs the parity cases against a second CPU backend in
 // place of CUDA: a self-check of this harness on a machine without a GPU.
 #include "check.h"
+#include "../models/model.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TOL 1e-5
@@ -922,6 +924,39 @@ static void op_scan_fwd(void) {
     }
 }
 
+// wall-clock seconds
+static double t_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// A long scan (B = 16, L = 16384, N = 64, 256 MiB per tensor) against the
+// CPU, in both directions and both kinds of a; the GPU's time is reported
+// as bandwidth over the bytes the recurrence must move (a, b read, x written:
+// 24 bytes per complex step when time varying, 16 when time invariant).
+static void op_scan_large(void) {
+    NEED(scan_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    const int B = 16, L = 16384, N = 64;
+    const int64_t n = (int64_t)B * L * N;
+    for (int fl = 0; fl < 4; fl++) {
+        int64_t na = fl & LRA_SCAN_TIME_INVARIANT ? N : n;
+        pair a = in_from(h_polar(na, 950 + fl, 0.5, 0.999), 2 * na, "a");
+        pair b = in_rand(2 * n, 960 + fl, -1, 1, "b"), x = out_nan(2 * n, "x");
+        c->scan_fwd(c, x.h, a.h, b.h, NULL, B, L, N, fl);
+        g->scan_fwd(g, x.d, a.d, b.d, NULL, B, L, N, fl);
+        g->sync(g);
+        double t0 = t_seconds();
+        for (int r = 0; r < 5; r++) g->scan_fwd(g, x.d, a.d, b.d, NULL, B, L, N, fl);
+        g->sync(g);
+        double dt = (t_seconds() - t0) / 5, bytes = (double)n * (na == n ? 24 : 16);
+        printf("    scan_fwd B=%d L=%d N=%d flags %d: %.3f ms, %.0f GB/s\n", B, L, N, fl, dt * 1e3, bytes / dt / 1e9);
+        cmp_pair(tag("scan_fwd large flags %d", fl), x, SCAN_TOL);
+        d_done();
+    }
+}
+
 static void op_scan_bwd(void) {
     NEED(scan_bwd);
     lra_backend *c = t_backend(), *g = t_gpu();
@@ -1287,7 +1322,8 @@ static const struct {
 } att_cases[] = {
     { 1, 1, 1, 1, 0, 0, 0.0f },      { 2, 3, 17, 8, 1, 0, 0.0f },    { 2, 2, 33, 16, 1, 1, 0.0f },
     { 2, 2, 65, 32, 2, 0, 0.1f },    { 2, 4, 130, 64, 1, 1, 0.2f },  { 1, 1, 200, 8, 0, 1, 0.0f },
-    { 3, 2, 70, 24, 2, 1, 0.0f },
+    { 3, 2, 70, 24, 2, 1, 0.0f },    { 1, 2, 300, 128, 2, 0, 0.1f }, { 2, 2, 257, 64, 0, 0, 0.0f },
+    { 2, 1, 129, 128, 1, 1, 0.0f },
 };
 #define N_ATT ((int)(sizeof att_cases / sizeof att_cases[0]))
 
@@ -1640,7 +1676,7 @@ static int32_t *h_ints(int64_t n, int V, uint64_t seed) {
 }
 
 static const struct { int V, C; int64_t n; } emb_cases[] = {
-    { 1, 1, 1 }, { 10, 7, 33 }, { 1000, 64, 4096 }, { 5, 130, 1000 },
+    { 1, 1, 1 }, { 10, 7, 33 }, { 1000, 64, 4096 }, { 5, 130, 1000 }, { 300, 8, 200000 }, { 16, 256, 65536 },
 };
 #define N_EMB ((int)(sizeof emb_cases / sizeof emb_cases[0]))
 
@@ -1660,7 +1696,8 @@ static void op_embedding_fwd(void) {
     }
 }
 
-// Repeated tokens: the GPU may add the rows in another order (atomics).
+// Repeated tokens: the GPU adds the rows in another order (a GEMM against
+// the one-hot matrix for small vocabularies), both in float.
 static void op_embedding_bwd(void) {
     NEED(embedding_bwd);
     lra_backend *c = t_backend(), *g = t_gpu();
@@ -1912,6 +1949,187 @@ static void op_dwconv_bwd(void) {
 
 // ---- the case list -----------------------------------------------------------------------------
 
+
+// ---- whole models ----------------------------------------------------------------------------
+// Every registered mixer in its default block (models/config.c), two layers,
+// dropout on, ragged lengths: the CPU and GPU models get the same parameters
+// (the CPU's, uploaded), the same batch and the same dropout seed; the
+// logits, the loss and every gradient must match. Then a short AdamW run on
+// both from the same start, whose per-step losses must agree.
+//
+// Tolerances: float differences of every op (FFT, parallel scan, attention
+// sums in another order) pass through two residual blocks with batch
+// statistics, the head and the loss: 1e-4 for the logits and loss, 1e-3 for
+// the gradients (relative to the largest of each). Over the training run
+// each step's loss within 1e-3 of the CPU's (relative, floor 1).
+
+#define MODEL_FWD_TOL  1e-4
+#define MODEL_GRAD_TOL 1e-3
+#define TRAIN_TOL      1e-3
+#define MODEL_B 4
+#define MODEL_L 100
+#define TRAIN_STEPS 25
+
+static const lra_model_task model_task = { .vocab = 12, .n_classes = 4, .n_inputs = 1, .seq_len = MODEL_L };
+
+typedef struct {
+    int32_t tokens[MODEL_B * MODEL_L], lengths[MODEL_B], labels[MODEL_B];
+    lra_batch b;
+} model_batch;
+
+// ragged lengths, tokens in [1, vocab), labels from the tokens (learnable)
+static void model_batch_make(model_batch *mb, uint64_t seed) {
+    for (int e = 0; e < MODEL_B; e++) {
+        int len = MODEL_L - (int)(lra_rand_bits(seed, 1000 + (uint64_t)e) % (MODEL_L / 2));
+        mb->lengths[e] = len;
+        int cnt = 0;
+        for (int l = 0; l < MODEL_L; l++) {
+            int32_t t = l < len ? 1 + (int32_t)(lra_rand_bits(seed, (uint64_t)(e * MODEL_L + l)) % 11) : 0;
+            mb->tokens[e * MODEL_L + l] = t;
+            cnt += t > 6;
+        }
+        mb->labels[e] = (int32_t)((cnt * 4) / (len + 1));
+    }
+    mb->b = (lra_batch){ MODEL_B, mb->tokens, mb->lengths, mb->labels };
+}
+
+// Builds the model of `mixer` on be; 0 and a failed case when it cannot.
+static int model_make(lra_model *m, const char *mixer, lra_backend *be) {
+    char mx[64];
+    snprintf(mx, sizeof mx, "%s", mixer);
+    lra_kv kv[4] = { { "mixer", mx, "test" }, { "n_layers", "2", "test" }, { "d_model", "32", "test" },
+                     { "dropout", "0.1", "test" } };
+    lra_model_config cfg;
+    lra_err err = { 0 };
+    if (lra_model_config_parse(&cfg, kv, 4, &err) || lra_model_build(m, &cfg, &model_task, be, MODEL_B, 7, &err)) {
+        t_fail_at(__FILE__, __LINE__, "%s on %s: %s", mixer, be->name, err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+// A CPU and a GPU model of `mixer` with the CPU's parameters on both.
+static int model_pair(lra_model *c, lra_model *g, const char *mixer) {
+    if (!model_make(c, mixer, t_backend())) return 0;
+    if (!model_make(g, mixer, t_gpu())) {
+        lra_model_free(c);
+        return 0;
+    }
+    T_CHECK(c->n_real == g->n_real, "%s: %lld vs %lld parameters", mixer, (long long)c->n_real, (long long)g->n_real);
+    if (c->n_real != g->n_real) {
+        lra_model_free(c);
+        lra_model_free(g);
+        return 0;
+    }
+    t_gpu()->upload(t_gpu(), g->params, c->params, RB(c->n_real));
+    return 1;
+}
+
+// GPU buffer d (n) against the host buffer want
+static void model_cmp(const char *what, const lra_real *d, const lra_real *want, int64_t n, double tol, int quiet) {
+    lra_real *got = xmalloc(RB(n));
+    t_gpu()->download(t_gpu(), got, d, RB(n));
+    double md = 0, mw = 0;
+    for (int64_t i = 0; i < n; i++) {
+        md = fmax(md, fabs((double)got[i] - (double)want[i]));
+        mw = fmax(mw, fabs((double)want[i]));
+    }
+    if (!quiet) printf("    %s: max |gpu - cpu| %.3g, max |cpu| %.3g\n", what, md, mw);
+    t_close_r(what, got, want, n, tol);
+    free(got);
+}
+
+static void model_parity(const char *mixer) {
+    if (!t_gpu()) T_SKIP(t_gpu_why);
+    if (lra_backend_missing(t_gpu(), NULL, 0) > 0) T_SKIP("the cuda backend lacks ops");
+    lra_model c, g;
+    if (!model_pair(&c, &g, mixer)) return;
+    model_batch mb;
+    model_batch_make(&mb, 11);
+    lra_err err = { 0 };
+    T_CHECK(lra_model_forward(&c, &mb.b, 1, 1234, &err) == 0, "cpu forward: %s", err.msg);
+    T_CHECK(lra_model_forward(&g, &mb.b, 1, 1234, &err) == 0, "gpu forward: %s", err.msg);
+    model_cmp(tag("%s logits", mixer), g.logits, c.logits, (int64_t)MODEL_B * model_task.n_classes, MODEL_FWD_TOL, 0);
+    cmp_scalar(tag("%s loss", mixer), g.loss, c.loss, fmax(1.0, fabs(c.loss)), MODEL_FWD_TOL);
+    lra_model_zero_grad(&c);
+    lra_model_zero_grad(&g);
+    T_CHECK(lra_model_backward(&c, &err) == 0, "cpu backward: %s", err.msg);
+    T_CHECK(lra_model_backward(&g, &err) == 0, "gpu backward: %s", err.msg);
+    model_cmp(tag("%s all gradients", mixer), g.grads, c.grads, c.n_real, MODEL_GRAD_TOL, 0);
+    for (int i = 0; i < c.n_params; i++) {  // per tensor, so that a small one cannot hide
+        if (!c.g[i]) continue;
+        int64_t n = lra_spec_numel(&c.specs[i]);
+        model_cmp(tag("%s d%s", mixer, c.specs[i].name), g.g[i], c.g[i], n, MODEL_GRAD_TOL * 10, 1);
+    }
+    lra_model_free(&c);
+    lra_model_free(&g);
+}
+
+static void model_train(const char *mixer) {
+    if (!t_gpu()) T_SKIP(t_gpu_why);
+    if (lra_backend_missing(t_gpu(), NULL, 0) > 0) T_SKIP("the cuda backend lacks ops");
+    lra_model c, g;
+    if (!model_pair(&c, &g, mixer)) return;
+    lra_optim_config o;
+    lra_optim_defaults(&o);
+    o.lr = 3e-3f;
+    o.clip = 1.0;
+    model_batch mb[4];
+    for (int k = 0; k < 4; k++) model_batch_make(&mb[k], 100 + (uint64_t)k);
+    lra_err err = { 0 };
+    double first = 0, last = 0, worst = 0;
+    for (int step = 0; step < TRAIN_STEPS; step++) {
+        lra_model *ms[2] = { &c, &g };
+        double loss[2], gn[2];
+        for (int k = 0; k < 2; k++) {
+            int rc = lra_model_forward(ms[k], &mb[step % 4].b, 1, 500 + (uint64_t)step, &err);
+            if (!rc) {
+                lra_model_zero_grad(ms[k]);
+                rc = lra_model_backward(ms[k], &err);
+            }
+            loss[k] = ms[k]->loss;
+            if (!rc) rc = lra_model_step(ms[k], &o, step, &gn[k], &err);
+            if (rc) {
+                t_fail_at(__FILE__, __LINE__, "%s step %d on %s: %s", mixer, step, ms[k]->be->name, err.msg);
+                goto done;
+            }
+        }
+        double d = fabs(loss[1] - loss[0]) / fmax(1.0, fabs(loss[0]));
+        worst = fmax(worst, d);
+        T_CHECK(d <= TRAIN_TOL, "%s step %d: gpu loss %.9g, cpu loss %.9g", mixer, step, loss[1], loss[0]);
+        if (step < 4) first += loss[0] / 4;
+        if (step >= TRAIN_STEPS - 4) last += loss[0] / 4;
+    }
+    printf("    %s: loss %.4f -> %.4f over %d steps, largest relative gpu/cpu difference %.3g\n", mixer, first, last,
+           TRAIN_STEPS, worst);
+    T_CHECK(last < first, "%s: the loss did not decrease (%.6g -> %.6g)", mixer, first, last);
+done:
+    lra_model_free(&c);
+    lra_model_free(&g);
+}
+
+// One case function per registry slot (cases take no arguments); a registry
+// longer than MODEL_SLOTS fails cuda/model/too_many_mixers.
+#define MODEL_SLOTS 12
+#define MODEL_SLOT(k)                                                                  \
+    static void model_parity_##k(void) { model_parity(lra_mixer_at(k)->name); }        \
+    static void model_train_##k(void) { model_train(lra_mixer_at(k)->name); }
+MODEL_SLOT(0) MODEL_SLOT(1) MODEL_SLOT(2) MODEL_SLOT(3) MODEL_SLOT(4) MODEL_SLOT(5)
+MODEL_SLOT(6) MODEL_SLOT(7) MODEL_SLOT(8) MODEL_SLOT(9) MODEL_SLOT(10) MODEL_SLOT(11)
+#undef MODEL_SLOT
+static void (*const model_parity_fns[MODEL_SLOTS])(void) = {
+    model_parity_0, model_parity_1, model_parity_2, model_parity_3, model_parity_4,  model_parity_5,
+    model_parity_6, model_parity_7, model_parity_8, model_parity_9, model_parity_10, model_parity_11,
+};
+static void (*const model_train_fns[MODEL_SLOTS])(void) = {
+    model_train_0, model_train_1, model_train_2, model_train_3, model_train_4,  model_train_5,
+    model_train_6, model_train_7, model_train_8, model_train_9, model_train_10, model_train_11,
+};
+
+static void model_too_many(void) {
+    T_CHECK(0, "more mixers than MODEL_SLOTS in tests/test_cuda.c: raise it");
+}
+
 typedef struct {
     const char *op;
     void (*fn)(void);
@@ -1949,11 +2167,13 @@ static void op_stale(void) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--init-probe") == 0) return init_probe();
     int n_ops = lra_backend_op_count(), n = 0;
-    t_case *cases = xmalloc(sizeof *cases * (size_t)(2 + n_ops + N_OP_TESTS));
-    char **names = xmalloc(sizeof *names * (size_t)(n_ops + N_OP_TESTS));
+    int n_mix = lra_mixer_count();
+    t_case *cases = xmalloc(sizeof *cases * (size_t)(4 + n_ops + N_OP_TESTS + 2 * n_mix));
+    char **names = xmalloc(sizeof *names * (size_t)(n_ops + N_OP_TESTS + 2 * n_mix));
     int n_names = 0;
     cases[n++] = (t_case){ "cuda/init_message", test_init_message };
     cases[n++] = (t_case){ "cuda/memory_accounting", test_memory_accounting };
+    cases[n++] = (t_case){ "cuda/scan_large", op_scan_large };
     for (int i = 0; i < n_ops; i++) {
         const char *op = lra_backend_op_name(i);
         void (*fn)(void) = op_untested;
@@ -1971,6 +2191,16 @@ int main(int argc, char **argv) {
         sprintf(name, "cuda/%s", op_tests[j].op);
         cases[n++] = (t_case){ name, op_stale };
     }
+    for (int k = 0; k < n_mix && k < MODEL_SLOTS; k++) {
+        const char *mx = lra_mixer_at(k)->name;
+        char *name = names[n_names++] = xmalloc(strlen(mx) + 16);
+        sprintf(name, "cuda/model/%s", mx);
+        cases[n++] = (t_case){ name, model_parity_fns[k] };
+        name = names[n_names++] = xmalloc(strlen(mx) + 16);
+        sprintf(name, "cuda/train/%s", mx);
+        cases[n++] = (t_case){ name, model_train_fns[k] };
+    }
+    if (n_mix > MODEL_SLOTS) cases[n++] = (t_case){ "cuda/model/too_many_mixers", model_too_many };
     int rc = t_main(argc, argv, cases, n);
     for (int i = 0; i < n_names; i++) free(names[i]);
     free(names);

@@ -21,6 +21,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cufft.h>
 #include <math.h>
 #include <pthread.h>
 
@@ -46,9 +47,25 @@ static_assert(sizeof(lra_real) == 4, "the CUDA backend is built in float only (n
 
 // Launches kernel<<<grid, block>>>(args...) and checks the launch (bad
 // configuration, missing kernel image, or an earlier asynchronous fault).
+#define CUFFT_CHECK(call)                                                                       \
+    do {                                                                                        \
+        cufftResult cu_f_ = (call);                                                             \
+        if (cu_f_ != CUFFT_SUCCESS) lra_cuda_fail(__FILE__, __LINE__, #call, lra_cufft_string(cu_f_)); \
+    } while (0)
+
+const char *lra_cufft_string(cufftResult r);
+
 #define CU_LAUNCH(kernel, grid, block, ...)                                                    \
     do {                                                                                       \
         kernel<<<(grid), (block)>>>(__VA_ARGS__);                                              \
+        cudaError_t cu_e_ = cudaGetLastError();                                                \
+        if (cu_e_ != cudaSuccess) lra_cuda_fail(__FILE__, __LINE__, "launch of " #kernel, cudaGetErrorString(cu_e_)); \
+    } while (0)
+
+// The same with `shmem` bytes of dynamic shared memory.
+#define CU_LAUNCH_SHM(kernel, grid, block, shmem, ...)                                         \
+    do {                                                                                       \
+        kernel<<<(grid), (block), (shmem)>>>(__VA_ARGS__);                                     \
         cudaError_t cu_e_ = cudaGetLastError();                                                \
         if (cu_e_ != cudaSuccess) lra_cuda_fail(__FILE__, __LINE__, "launch of " #kernel, cudaGetErrorString(cu_e_)); \
     } while (0)
@@ -110,11 +127,23 @@ typedef struct {
     size_t bytes;
 } lra_cuda_block;
 
+// One cached cuFFT plan: n-point real transforms, `batch` contiguous rows
+// (real rows of n, complex rows of n/2 + 1), R2C or C2R.
+typedef struct {
+    cufftHandle plan;
+    int         n, batch, inverse;
+    uint64_t    used;  // clock of the last use (least recently used is evicted)
+} lra_cuda_fft_plan;
+
+#define LRA_CUDA_MAX_PLANS 24
+
 typedef struct {
     int            device;      // the CUDA device this backend runs on
     cublasHandle_t blas;        // FP32 math mode (no TF32), default stream
-    // device scratch for reduction partials, grown on demand (not counted in
-    // bytes_in_use: like the CPU backend's FFT plans, it is the backend's own)
+    // device scratch of the ops (reduction partials, FFT buffers and work
+    // areas, attention blocks), grown on demand; not in bytes_in_use (the
+    // backend's own), but each request counts towards bytes_peak as
+    // bytes_in_use + request, the memory the op needs
     void          *scratch;
     size_t         scratch_bytes;
     // allocation table keyed by pointer (sizes live on the host: nothing is
@@ -123,6 +152,10 @@ typedef struct {
     lra_cuda_block *blocks;     // cap slots, cap a power of two, at most half full
     size_t          cap, count;
     int64_t         bytes_in_use, bytes_peak;
+    // cuFFT plans per (n, batch, direction), created on first use
+    lra_cuda_fft_plan plans[LRA_CUDA_MAX_PLANS];
+    int               n_plans;
+    uint64_t          plan_clock;
 } lra_cuda_ctx;
 
 static inline lra_cuda_ctx *lra_cuda(lra_backend *be) { return (lra_cuda_ctx *)be->ctx; }
@@ -132,6 +165,25 @@ static inline lra_cuda_ctx *lra_cuda(lra_backend *be) { return (lra_cuda_ctx *)b
 void *lra_cuda_scratch(lra_backend *be, size_t bytes);
 // Releases the allocation table, freeing blocks still live.
 void lra_cuda_blocks_free(lra_cuda_ctx *ctx);
+
+// The cached plan of `batch` real n-point transforms (forward R2C or
+// inverse C2R), unnormalised; aborts when cuFFT cannot make it.
+cufftHandle lra_cuda_fft_plan_get(lra_backend *be, int n, int batch, int inverse);
+void lra_cuda_fft_plans_free(lra_cuda_ctx *ctx);
+// Smallest n >= min_n whose only prime factors are 2, 3, 5, 7.
+int lra_cuda_fft_size(int min_n);
+
+// Carves consecutive 256-byte aligned pieces out of one scratch block.
+typedef struct {
+    char  *base;
+    size_t off;
+} lra_cuda_carve;
+static inline void *lra_cuda_take(lra_cuda_carve *c, size_t bytes) {
+    void *p = c->base + c->off;
+    c->off += (bytes + 255) & ~(size_t)255;
+    return p;
+}
+#define LRA_CUDA_ROUND(b) ((((size_t)(b)) + 255) & ~(size_t)255)
 
 // Column sums of x (R, C), or of x * y when y is not NULL, accumulated in
 // double and added into out (C) as out[c] += (lra_real)sum (cuda_elementwise.cu).
@@ -189,6 +241,134 @@ void cuda_adamw_step(lra_backend *be, lra_real *params, const lra_real *grads,
                      float beta1, float beta2, float eps, int64_t t);
 double cuda_clip_grad_norm(lra_backend *be, lra_real *grads, int64_t n, double max_norm);
 
+// cuda_fftconv.cu
+void cuda_fftconv_fwd(lra_backend *be, lra_real *y, const lra_real *u, const lra_real *k, int B, int H, int L,
+                      lra_conv_mode mode);
+void cuda_fftconv_bwd(lra_backend *be, lra_real *du, lra_real *dk, const lra_real *dy, const lra_real *u,
+                      const lra_real *k, int B, int H, int L, lra_conv_mode mode);
+
+// cuda_scan.cu
+void cuda_scan_fwd(lra_backend *be, lra_real *x, const lra_real *a, const lra_real *b, const lra_real *x0, int B,
+                   int L, int N, int flags);
+void cuda_scan_bwd(lra_backend *be, lra_real *da, lra_real *db, lra_real *dx0, const lra_real *dx,
+                   const lra_real *x, const lra_real *a, const lra_real *x0, int B, int L, int N, int flags);
+
+// cuda_complex.cu
+void cuda_vandermonde_fwd(lra_backend *be, lra_real *K, const lra_real *c, const lra_real *w, int H, int N, int L);
+void cuda_vandermonde_bwd(lra_backend *be, lra_real *dc, lra_real *dw, const lra_real *dK, const lra_real *c,
+                          const lra_real *w, int H, int N, int L);
+void cuda_cexp(lra_backend *be, lra_real *out, const lra_real *z, int64_t n);
+void cuda_cexp_bwd(lra_backend *be, lra_real *dz, const lra_real *dout, const lra_real *z, int64_t n);
+void cuda_cmul(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
+void cuda_cmul_bwd(lra_backend *be, lra_real *da, lra_real *db, const lra_real *dout, const lra_real *a,
+                   const lra_real *b, int64_t n);
+
+// cuda_attention.cu
+void cuda_attention_fwd(lra_backend *be, lra_real *out, lra_real *lse, const lra_real *q, const lra_real *k,
+                        const lra_real *v, const uint8_t *mask, int B, int NH, int L, int Dh, lra_real scale,
+                        int causal, lra_real dropout_p, uint64_t seed);
+void cuda_attention_bwd(lra_backend *be, lra_real *dq, lra_real *dk, lra_real *dv, const lra_real *dout,
+                        const lra_real *out, const lra_real *lse, const lra_real *q, const lra_real *k,
+                        const lra_real *v, const uint8_t *mask, int B, int NH, int L, int Dh, lra_real scale,
+                        int causal, lra_real dropout_p, uint64_t seed);
+
+// cuda_norm.cu
+void cuda_layernorm_fwd(lra_backend *be, lra_real *out, lra_real *mean, lra_real *rstd, const lra_real *inp,
+                        const lra_real *w, const lra_real *b, int64_t R, int C, lra_real eps);
+void cuda_layernorm_bwd(lra_backend *be, lra_real *dinp, lra_real *dw, lra_real *db, const lra_real *dout,
+                        const lra_real *inp, const lra_real *w, const lra_real *mean, const lra_real *rstd,
+                        int64_t R, int C);
+void cuda_batchnorm_fwd(lra_backend *be, lra_real *out, lra_real *mean, lra_real *rstd, lra_real *running_mean,
+                        lra_real *running_var, const lra_real *inp, const lra_real *w, const lra_real *b, int64_t R,
+                        int C, lra_real eps, lra_real momentum, int unbiased_running, int training);
+void cuda_batchnorm_bwd(lra_backend *be, lra_real *dinp, lra_real *dw, lra_real *db, const lra_real *dout,
+                        const lra_real *inp, const lra_real *w, const lra_real *mean, const lra_real *rstd,
+                        int64_t R, int C, int training);
+void cuda_scalenorm_fwd(lra_backend *be, lra_real *out, lra_real *rstd, const lra_real *inp, const lra_real *g,
+                        int64_t R, int C, lra_real eps);
+void cuda_scalenorm_bwd(lra_backend *be, lra_real *dinp, lra_real *dg, const lra_real *dout, const lra_real *inp,
+                        const lra_real *g, const lra_real *rstd, int64_t R, int C);
+
+// cuda_activation.cu (GLU, dropout)
+void cuda_glu_fwd(lra_backend *be, lra_real *out, const lra_real *inp, int64_t R, int C);
+void cuda_glu_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, const lra_real *inp, int64_t R, int C);
+void cuda_dropout_fwd(lra_backend *be, lra_real *out, const lra_real *inp, int64_t A, int64_t M, int64_t C,
+                      lra_real p, uint64_t seed, int tied);
+void cuda_dropout_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, int64_t A, int64_t M, int64_t C,
+                      lra_real p, uint64_t seed, int tied);
+
+// cuda_loss.cu (embedding, pooling)
+void cuda_embedding_fwd(lra_backend *be, lra_real *out, const int32_t *tokens, const lra_real *table, int64_t n,
+                        int C);
+void cuda_embedding_bwd(lra_backend *be, lra_real *dtable, const lra_real *dout, const int32_t *tokens, int64_t n,
+                        int C, int V);
+void cuda_meanpool_fwd(lra_backend *be, lra_real *out, const lra_real *inp, const uint8_t *mask, int B, int L,
+                       int C);
+void cuda_meanpool_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, const uint8_t *mask, int B, int L,
+                       int C);
+
+// cuda_ssm.cu
+void cuda_s4d_discretize_fwd(lra_backend *be, lra_real *w, lra_real *coef, const lra_real *inv_dt,
+                             const lra_real *A_real, const lra_real *A_imag, const lra_real *B, const lra_real *C,
+                             int H, int S, int Nc, int CH, int bilinear, int dt_exp);
+void cuda_s4d_discretize_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lra_real *dA_imag,
+                             lra_real *dB, lra_real *dC, const lra_real *dw, const lra_real *dcoef,
+                             const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
+                             const lra_real *B, const lra_real *C, int H, int S, int Nc, int CH, int bilinear,
+                             int dt_exp);
+void cuda_diag_ssm_step(lra_backend *be, lra_real *y, lra_real *state, const lra_real *u, const lra_real *z,
+                        const lra_real *coef, int B, int R, int N);
+
+// cuda_s4.cu
+void cuda_s4_kernel_fwd(lra_backend *be, lra_real *K, const lra_real *inv_dt, const lra_real *A_real,
+                        const lra_real *A_imag, const lra_real *P, const lra_real *B, const lra_real *C, int H,
+                        int S, int Nc, int CH, int Lk, int L, int dt_exp);
+void cuda_s4_kernel_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lra_real *dA_imag, lra_real *dP,
+                        lra_real *dB, lra_real *dC, const lra_real *dK, const lra_real *inv_dt,
+                        const lra_real *A_real, const lra_real *A_imag, const lra_real *P, const lra_real *B,
+                        const lra_real *C, int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
+
 }  // extern "C"
+
+// ---- complex numbers in double on the device (interleaved (re, im) storage) ----
+
+struct cu_cd {
+    double re, im;
+};
+__host__ __device__ __forceinline__ cu_cd cd(double re, double im) { return cu_cd{ re, im }; }
+__host__ __device__ __forceinline__ cu_cd operator+(cu_cd a, cu_cd b) { return cd(a.re + b.re, a.im + b.im); }
+__host__ __device__ __forceinline__ cu_cd operator-(cu_cd a, cu_cd b) { return cd(a.re - b.re, a.im - b.im); }
+__host__ __device__ __forceinline__ cu_cd operator-(cu_cd a) { return cd(-a.re, -a.im); }
+__host__ __device__ __forceinline__ cu_cd operator*(cu_cd a, cu_cd b) {
+    return cd(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re);
+}
+__host__ __device__ __forceinline__ cu_cd operator*(double s, cu_cd a) { return cd(s * a.re, s * a.im); }
+__host__ __device__ __forceinline__ cu_cd operator*(cu_cd a, double s) { return cd(s * a.re, s * a.im); }
+__host__ __device__ __forceinline__ cu_cd operator+(double s, cu_cd a) { return cd(s + a.re, a.im); }
+__host__ __device__ __forceinline__ cu_cd operator-(double s, cu_cd a) { return cd(s - a.re, -a.im); }
+__host__ __device__ __forceinline__ cu_cd operator+=(cu_cd &a, cu_cd b) { return a = a + b; }
+__host__ __device__ __forceinline__ cu_cd conj(cu_cd a) { return cd(a.re, -a.im); }
+// 1/z by conj(z)/|z|^2
+__host__ __device__ __forceinline__ cu_cd recip(cu_cd z) {
+    double d = z.re * z.re + z.im * z.im;
+    return cd(z.re / d, -z.im / d);
+}
+__host__ __device__ __forceinline__ cu_cd operator/(cu_cd a, cu_cd b) { return a * recip(b); }
+__host__ __device__ __forceinline__ cu_cd operator/(cu_cd a, double s) { return cd(a.re / s, a.im / s); }
+__device__ __forceinline__ cu_cd cd_ld(const lra_real *p, int64_t i) { return cd(p[2 * i], p[2 * i + 1]); }
+__device__ __forceinline__ void cd_st(lra_real *p, int64_t i, cu_cd v) {
+    p[2 * i] = (lra_real)v.re;
+    p[2 * i + 1] = (lra_real)v.im;
+}
+__device__ __forceinline__ void cd_acc(lra_real *p, int64_t i, cu_cd v) {
+    p[2 * i] += (lra_real)v.re;
+    p[2 * i + 1] += (lra_real)v.im;
+}
+__device__ __forceinline__ cu_cd cd_exp(cu_cd z) {
+    double m = exp(z.re), s, c;
+    sincos(z.im, &s, &c);
+    return cd(m * c, m * s);
+}
+__device__ __forceinline__ cu_cd cd_log(cu_cd z) { return cd(log(hypot(z.re, z.im)), atan2(z.im, z.re)); }
 
 #endif  // LRA_CUDA_CUH

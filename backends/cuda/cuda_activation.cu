@@ -87,3 +87,82 @@ void cuda_act_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, const l
     LRA_ASSERT((unsigned)act < (unsigned)LRA_ACT_COUNT);
     if (n > 0) CU_LAUNCH(cu_act_bwd_kernel, cu_grid(n, CU_BLOCK), CU_BLOCK, dinp, dout, inp, n, act);
 }
+
+// ---- GLU -----------------------------------------------------------------------------
+// inp (R, 2C) = [a | g]: out (R, C) = a sigmoid(g); da += dout s, dg += dout a s (1 - s)
+
+__global__ static void cu_glu_fwd_kernel(lra_real *out, const lra_real *inp, int64_t R, int C) {
+    CU_FOR(i, R * C) {
+        int64_t r = i / C, c = i % C;
+        const lra_real *a = inp + r * 2 * C;
+        out[i] = (lra_real)((double)a[c] * (double)cu_sigmoid(a[C + c]));
+    }
+}
+
+__global__ static void cu_glu_bwd_kernel(lra_real *dinp, const lra_real *dout, const lra_real *inp, int64_t R, int C) {
+    CU_FOR(i, R * C) {
+        int64_t r = i / C, c = i % C;
+        const lra_real *a = inp + r * 2 * C;
+        lra_real *da = dinp + r * 2 * C;
+        double s = cu_sigmoid(a[C + c]), dy = dout[i];
+        da[c] += (lra_real)(dy * s);
+        da[C + c] += (lra_real)(dy * a[c] * s * (1 - s));
+    }
+}
+
+void cuda_glu_fwd(lra_backend *be, lra_real *out, const lra_real *inp, int64_t R, int C) {
+    (void)be;
+    if (R * C > 0) CU_LAUNCH(cu_glu_fwd_kernel, cu_grid(R * C, CU_BLOCK), CU_BLOCK, out, inp, R, C);
+}
+
+void cuda_glu_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, const lra_real *inp, int64_t R, int C) {
+    (void)be;
+    if (dinp && R * C > 0) CU_LAUNCH(cu_glu_bwd_kernel, cu_grid(R * C, CU_BLOCK), CU_BLOCK, dinp, dout, inp, R, C);
+}
+
+// ---- dropout ----------------------------------------------------------------------------
+// The CPU's counter-based mask (backends/cpu/cpu_activation.c): element
+// (a, m, c) of x viewed as (A, M, C) is kept iff
+//   lra_rand_uniform(seed, tied ? a*C + c : (a*M + m)*C + c) >= p,
+// kept values scaled by 1/(1 - p) in double; y = mask(x) (set) or y += mask(x).
+
+__global__ static void cu_dropout_kernel(lra_real *y, const lra_real *x, int64_t A, int64_t M, int64_t C, float p,
+                                         double scale, uint64_t seed, int tied, int set) {
+    CU_FOR(i, A * M * C) {
+        int64_t c = i % C, am = i / C;
+        uint64_t ctr = (uint64_t)(tied ? (am / M) * C + c : i);
+        lra_real v = (lra_real)((double)x[i] * scale);
+        v = lra_rand_uniform(seed, ctr) >= p ? v : (lra_real)0;
+        y[i] = set ? v : y[i] + v;
+    }
+}
+
+__global__ static void cu_add_into_kernel(lra_real *y, const lra_real *x, int64_t n) {
+    CU_FOR(i, n) y[i] += x[i];
+}
+
+void cuda_dropout_fwd(lra_backend *be, lra_real *out, const lra_real *inp, int64_t A, int64_t M, int64_t C,
+                      lra_real p, uint64_t seed, int tied) {
+    (void)be;
+    int64_t n = A * M * C;
+    if (n <= 0) return;
+    if (p == 0) {
+        if (out != inp) CU_CHECK(cudaMemcpy(out, inp, sizeof(lra_real) * (size_t)n, cudaMemcpyDeviceToDevice));
+        return;
+    }
+    CU_LAUNCH(cu_dropout_kernel, cu_grid(n, CU_BLOCK), CU_BLOCK, out, inp, A, M, C, p, 1.0 / (1.0 - (double)p), seed,
+              tied, 1);
+}
+
+void cuda_dropout_bwd(lra_backend *be, lra_real *dinp, const lra_real *dout, int64_t A, int64_t M, int64_t C,
+                      lra_real p, uint64_t seed, int tied) {
+    (void)be;
+    int64_t n = A * M * C;
+    if (!dinp || n <= 0) return;
+    if (p == 0) {
+        CU_LAUNCH(cu_add_into_kernel, cu_grid(n, CU_BLOCK), CU_BLOCK, dinp, dout, n);
+        return;
+    }
+    CU_LAUNCH(cu_dropout_kernel, cu_grid(n, CU_BLOCK), CU_BLOCK, dinp, dout, A, M, C, p, 1.0 / (1.0 - (double)p), seed,
+              tied, 0);
+}

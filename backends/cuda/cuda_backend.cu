@@ -1,6 +1,5 @@
-// cuda_backend.cu: the CUDA op table and the backend's lifetime. Entries this
-// backend does not implement yet stay NULL; lra_backend_missing names them
-// before anything runs.
+// cuda_backend.cu: the CUDA op table and the backend's lifetime. Every entry
+// of the table is filled (lra_backend_missing would name one left NULL).
 #include "cuda.cuh"
 
 #include <stdio.h>
@@ -44,6 +43,37 @@ static lra_backend cuda_table(void) {
     t.xent_bwd       = cuda_xent_bwd;
     t.adamw_step     = cuda_adamw_step;
     t.clip_grad_norm = cuda_clip_grad_norm;
+    t.fftconv_fwd    = cuda_fftconv_fwd;
+    t.fftconv_bwd    = cuda_fftconv_bwd;
+    t.scan_fwd       = cuda_scan_fwd;
+    t.scan_bwd       = cuda_scan_bwd;
+    t.vandermonde_fwd = cuda_vandermonde_fwd;
+    t.vandermonde_bwd = cuda_vandermonde_bwd;
+    t.cexp           = cuda_cexp;
+    t.cexp_bwd       = cuda_cexp_bwd;
+    t.cmul           = cuda_cmul;
+    t.cmul_bwd       = cuda_cmul_bwd;
+    t.attention_fwd  = cuda_attention_fwd;
+    t.attention_bwd  = cuda_attention_bwd;
+    t.layernorm_fwd  = cuda_layernorm_fwd;
+    t.layernorm_bwd  = cuda_layernorm_bwd;
+    t.batchnorm_fwd  = cuda_batchnorm_fwd;
+    t.batchnorm_bwd  = cuda_batchnorm_bwd;
+    t.scalenorm_fwd  = cuda_scalenorm_fwd;
+    t.scalenorm_bwd  = cuda_scalenorm_bwd;
+    t.glu_fwd        = cuda_glu_fwd;
+    t.glu_bwd        = cuda_glu_bwd;
+    t.dropout_fwd    = cuda_dropout_fwd;
+    t.dropout_bwd    = cuda_dropout_bwd;
+    t.embedding_fwd  = cuda_embedding_fwd;
+    t.embedding_bwd  = cuda_embedding_bwd;
+    t.meanpool_fwd   = cuda_meanpool_fwd;
+    t.meanpool_bwd   = cuda_meanpool_bwd;
+    t.s4d_discretize_fwd = cuda_s4d_discretize_fwd;
+    t.s4d_discretize_bwd = cuda_s4d_discretize_bwd;
+    t.diag_ssm_step  = cuda_diag_ssm_step;
+    t.s4_kernel_fwd  = cuda_s4_kernel_fwd;
+    t.s4_kernel_bwd  = cuda_s4_kernel_bwd;
     return t;
 }
 
@@ -57,6 +87,7 @@ __global__ static void cuda_probe_kernel(double *out) {
 static void cuda_release(lra_backend *be) {
     lra_cuda_ctx *ctx = lra_cuda(be);
     if (ctx) {
+        lra_cuda_fft_plans_free(ctx);
         if (ctx->blas) cublasDestroy(ctx->blas);
         if (ctx->scratch) cudaFree(ctx->scratch);
         lra_cuda_blocks_free(ctx);

@@ -145,6 +145,11 @@ void cuda_mem_reset_peak(lra_backend *be) {
 
 void *lra_cuda_scratch(lra_backend *be, size_t bytes) {
     lra_cuda_ctx *ctx = lra_cuda(be);
+    // the peak counts what the op needs on top of the live blocks: the
+    // request, not the capacity left over from a larger earlier one
+    pthread_mutex_lock(&ctx->lock);
+    if (ctx->bytes_in_use + (int64_t)bytes > ctx->bytes_peak) ctx->bytes_peak = ctx->bytes_in_use + (int64_t)bytes;
+    pthread_mutex_unlock(&ctx->lock);
     if (bytes <= ctx->scratch_bytes) return ctx->scratch;
     size_t want = ctx->scratch_bytes ? ctx->scratch_bytes : 4096;
     while (want < bytes) want *= 2;

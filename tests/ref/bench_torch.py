@@ -45,6 +45,11 @@ The attention mask is left out (every token is valid in the benchmark).
 Each (mixer, L) point runs in a fresh subprocess, so ru_maxrss is the peak
 of that point alone (it includes the PyTorch runtime, about 0.3 GB).
 
+--device cuda runs the same models on the GPU in float32 (TF32 off), timed
+with torch.cuda.synchronize() around each pass; attention then goes through
+torch.nn.functional.scaled_dot_product_attention (PyTorch's fused kernels),
+and peak_mib is torch.cuda.max_memory_allocated of the point.
+
 usage: /usr/bin/python3 tests/ref/bench_torch.py --mixers attention,s4d,s4 \
          --lengths 1024,4096,16384 --batch 16 --width 256 --repeats 3 \
          --threads 2 --out results/bench_cpu.csv
@@ -81,7 +86,7 @@ def associative_scan(torch, a, b):
     return torch.cat([out, even[:, odd.shape[1]:]], dim=1)  # odd L: the last even position
 
 
-def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d_state=256, ssm_size=256):
+def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d_state=256, ssm_size=256, fused=False):
     nn, F = torch.nn, torch.nn.functional
 
     def c2r(x):
@@ -103,6 +108,9 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d
             Bn, Ln, _ = x.shape
             dh = H // self.nh
             q, k, v = self.in_proj(x).view(Bn, Ln, 3, self.nh, dh).permute(2, 0, 3, 1, 4)
+            if fused:
+                o = F.scaled_dot_product_attention(q, k, v)                     # (B, NH, L, Dh)
+                return self.out_proj(o.transpose(1, 2).reshape(Bn, Ln, H))
             s = torch.matmul(q * (1.0 / math.sqrt(dh)), k.transpose(-1, -2))  # (B, NH, L, L)
             o = torch.matmul(s.softmax(dim=-1), v)                              # (B, NH, L, Dh)
             return self.out_proj(o.transpose(1, 2).reshape(Bn, Ln, H))
@@ -154,7 +162,7 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d
             dt, A, B, C = self.params()
             dtA = dt * A
             C = B * C * (torch.exp(dtA) - 1.0) / A
-            vand = torch.exp(dtA.unsqueeze(-1) * torch.arange(L, dtype=torch.float32))  # (H, Nc, L)
+            vand = torch.exp(dtA.unsqueeze(-1) * torch.arange(L, dtype=torch.float32, device=dtA.device))  # (H, Nc, L)
             return 2 * torch.einsum("chn,hnl->chl", C, vand).real                       # (1, H, L)
 
     class S4Kernel(SSMKernel):
@@ -416,21 +424,29 @@ def run_point(a):
     import torch
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
+    cuda = a.device == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     B, H, L = a.batch, a.width, a.length
-    model = build_model(torch, a.mixer, H, L, a.heads, a.d_state, lru_d_state=a.lru_d_state)
-    model = build_model(torch, a.mixer, H, L, a.heads, a.d_state, ssm_size=a.ssm_size)
+    model = build_model(torch, a.mixer, H, L, a.heads, a.d_state, lru_d_state=a.lru_d_state, ssm_size=a.ssm_size,
+                        fused=cuda).to(a.device)
     model.train()
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     g = torch.Generator().manual_seed(7)
-    tokens = torch.randint(1, 16, (B, L), generator=g)
-    labels = torch.arange(B) % 2
+    tokens = torch.randint(1, 16, (B, L), generator=g).to(a.device)
+    labels = (torch.arange(B) % 2).to(a.device)
     fw, bw = [], []
     for r in range(-1, a.repeats):
+        sync()
         t0 = time.perf_counter()
         loss = model(tokens, labels)
+        sync()
         t1 = time.perf_counter()
         model.zero_grad(set_to_none=True)
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         if not math.isfinite(loss.item()):
             raise FloatingPointError("loss is %r" % loss.item())
@@ -439,8 +455,12 @@ def run_point(a):
             bw.append((t2 - t1) * 1e3)
     fw.sort()
     bw.sort()
-    return {"fwd_ms": fw[len(fw) // 2], "bwd_ms": bw[len(bw) // 2], "params": n_params,
-            "threads": torch.get_num_threads()}
+    out = {"fwd_ms": fw[len(fw) // 2], "bwd_ms": bw[len(bw) // 2], "params": n_params,
+           "threads": 0 if cuda else torch.get_num_threads()}
+    if cuda:
+        out["peak_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+        out["device"] = torch.cuda.get_device_name()
+    return out
 
 
 def child_main(a):
@@ -449,7 +469,7 @@ def child_main(a):
         out["status"] = "ok"
     except MemoryError:
         out = {"status": "out of memory"}
-    except RuntimeError as e:
+    except RuntimeError as e:  # torch.cuda.OutOfMemoryError is one
         msg = str(e)
         out = {"status": "out of memory" if "alloc" in msg or "memory" in msg else "error: " + msg[:80]}
     out["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -466,7 +486,8 @@ def estimate_gib(a, mixer, L):
     B, H, Nc = a.batch, a.width, a.d_state // 2
     est = 4.0 * B * L * H * 24
     if mixer == "attention":
-        est += 4.0 * B * a.heads * L * L * 4
+        if a.device != "cuda":  # the GPU's fused attention keeps no L x L tensor
+            est += 4.0 * B * a.heads * L * L * 4
     elif mixer == "s4d":
         est += 8.0 * H * Nc * L * 4
     elif mixer == "lru":
@@ -494,7 +515,7 @@ def run_child(a, mixer, L):
            "--batch", str(a.batch), "--width", str(a.width), "--repeats", str(a.repeats),
            "--threads", str(a.threads), "--heads", str(a.heads), "--d-state", str(a.d_state),
            "--lru-d-state", str(a.lru_d_state),
-           "--ssm-size", str(a.ssm_size)]
+           "--ssm-size", str(a.ssm_size), "--device", a.device]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in reversed(p.stdout.splitlines()):
@@ -520,6 +541,7 @@ def main():
     ap.add_argument("--lru-d-state", type=int, default=256, help="lru: complex modes (lra's mixer default)")
     ap.add_argument("--ssm-size", type=int, default=256, help="S5 state size P (lra's mixer default)")
     ap.add_argument("--max-gib", type=float, default=16.0)
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--out")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mixer", help=argparse.SUPPRESS)
@@ -539,6 +561,9 @@ def main():
     if a.width % a.heads:
         ap.error("--heads must divide --width")
     device = "%s (%d thread%s)" % (cpu_name(), a.threads, "" if a.threads == 1 else "s")
+    if a.device == "cuda":
+        import torch
+        device = torch.cuda.get_device_name()
     csv = None
     if a.out:
         fresh = not os.path.exists(a.out)
@@ -560,17 +585,18 @@ def main():
             total = fw + bw
             tps = a.batch * L / (total / 1e3) if ok else 0.0
             rss = r.get("rss_mib", 0.0)
+            peak = r.get("peak_mib", rss)
             if ok:
                 print("%-10s %7d %10.1f %10.1f %10.1f %12.0f %10.0f %10d"
-                      % (mixer, L, fw, bw, total, tps, rss, r["params"]))
+                      % (mixer, L, fw, bw, total, tps, peak, r["params"]))
             else:
                 print("%-10s %7d %s" % (mixer, L, r["status"]))
             sys.stdout.flush()
             if csv:
                 status = r["status"].replace(",", ";").replace('"', "'")
                 csv.write('torch,"%s",%d,%s,%d,%d,%d,%.3f,%.3f,%.3f,%.1f,%.1f,%.1f,%d,%s\n'
-                          % (device, r.get("threads", a.threads), mixer, a.batch, a.width, L, fw, bw, total, tps,
-                             rss, rss, r.get("params", 0), status))
+                          % (device, r.get("threads", 0 if a.device == "cuda" else a.threads), mixer, a.batch, a.width, L, fw, bw, total, tps,
+                             peak, rss, r.get("params", 0), status))
                 csv.flush()
     if csv:
         csv.close()
