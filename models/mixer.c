@@ -4,12 +4,13 @@
 
 #include <string.h>
 
-extern const lra_mixer_vtable lra_mixer_attention, lra_mixer_s4d, lra_mixer_s4;
+extern const lra_mixer_vtable lra_mixer_attention, lra_mixer_s4d, lra_mixer_s4, lra_mixer_mega;
 
 static const lra_mixer_vtable *const mixers[] = {
     &lra_mixer_attention,
     &lra_mixer_s4d,
     &lra_mixer_s4,
+    &lra_mixer_mega,
 };
 
 int lra_mixer_count(void) { return (int)(sizeof mixers / sizeof mixers[0]); }

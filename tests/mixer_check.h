@@ -16,6 +16,9 @@ typedef struct {
     const uint8_t *mask;     // (B, L) host, or NULL
     int            training; // dropout on (seeded, replayed identically)
     double         tol;      // FD tolerance (T_GRAD_TOL is a good start)
+    int            rand_params; // 1: trainable parameters redrawn U(-1, 1) first, for layers whose
+                                // initial values leave some paths too small for finite differences
+    double         fd_step;  // relative FD step, 0: T_FD_STEP
 } t_mixer_case;
 
 // Forward + backward with dy = R (random), then central differences on x and

@@ -200,5 +200,17 @@ void cpu_s4_kernel_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, lr
                        const lra_real *inv_dt, const lra_real *A_real, const lra_real *A_imag,
                        const lra_real *P, const lra_real *B, const lra_real *C,
                        int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
+// ---- cpu_mega.c -------------------------------------------------------------------
+void cpu_ema_kernel_fwd(lra_backend *be, lra_real *K, const lra_real *delta, const lra_real *alpha,
+                        const lra_real *beta, const lra_real *gamma, int H, int N, int CH, int Lk, int L,
+                        lra_real scale);
+void cpu_ema_kernel_bwd(lra_backend *be, lra_real *ddelta, lra_real *dalpha, lra_real *dbeta, lra_real *dgamma,
+                        const lra_real *dK, const lra_real *delta, const lra_real *alpha, const lra_real *beta,
+                        const lra_real *gamma, int H, int N, int CH, int Lk, int L, lra_real scale);
+void cpu_mega_attn_fwd(lra_backend *be, lra_real *A, const lra_real *S, const lra_real *w, const uint8_t *mask,
+                       int B, int NK, int C, int M, lra_real scale, int kind);
+void cpu_mega_attn_bwd(lra_backend *be, lra_real *dS, lra_real *dw, const lra_real *dA, const lra_real *A,
+                       const lra_real *S, const lra_real *w, const uint8_t *mask, int B, int NK, int C, int M,
+                       lra_real scale, int kind);
 
 #endif // LRA_CPU_H

@@ -67,6 +67,10 @@ static const lra_backend cpu_table = {
     .diag_ssm_step  = cpu_diag_ssm_step,
     .s4_kernel_fwd  = cpu_s4_kernel_fwd,
     .s4_kernel_bwd  = cpu_s4_kernel_bwd,
+    .ema_kernel_fwd = cpu_ema_kernel_fwd,
+    .ema_kernel_bwd = cpu_ema_kernel_bwd,
+    .mega_attn_fwd  = cpu_mega_attn_fwd,
+    .mega_attn_bwd  = cpu_mega_attn_bwd,
 };
 
 // The CPU model name from /proc/cpuinfo, for run records.
