@@ -287,6 +287,16 @@ static void test_config_errors(void) {
     lra_mixer_solo_free(&s);
 }
 
+// Float64 PyTorch vs the f64 build agree to rounding (1e-10); the float
+// build to the bounds (1e-4 outputs, 1e-3 gradients).
+static void test_reference(void) {
+    static const char *const files[] = { "tests/ref/mega_softmax_bidir_layer.safetensors",
+                                         "tests/ref/mega_laplace_chunk_batch.safetensors",
+                                         "tests/ref/mega_softmax_chunk_causal_scale.safetensors" };
+    for (int i = 0; i < 3; i++)
+        t_mixer_refcheck(files[i], sizeof(lra_real) == 8 ? 1e-10 : 1e-4, sizeof(lra_real) == 8 ? 1e-9 : 1e-3);
+}
+
 static const t_case cases[] = {
     { "mixer/mega/ema_kernel", test_ema_kernel },
     { "mixer/mega/attn_weights", test_mega_attn },
@@ -295,5 +305,6 @@ static const t_case cases[] = {
     { "mixer/mega/short_chunk", test_short_chunk },
     { "mixer/mega/init", test_init },
     { "mixer/mega/config_errors", test_config_errors },
+    { "mixer/mega/reference", test_reference },
 };
 T_MAIN(cases)
