@@ -118,6 +118,7 @@ int lra_block_specs(const lra_model *m, lra_block *b, lra_param_spec *out, int n
     snprintf(prefix, sizeof prefix, "blocks.%d.norm1.", b->index);
     b->p_norm1 = n;
     if (has_norm1(m)) n = lra_norm_specs(&cfg->norm, D, prefix, out, n);
+    b->p_mixer = n;
     int nm = b->mixer.vt->param_specs(&b->mixer, out ? out + n : NULL);
     for (int i = 0; out && i < nm; i++) {
         char full[LRA_PARAM_NAME_MAX + 32];
@@ -149,9 +150,8 @@ void lra_block_init(const lra_model *m, const lra_block *b, lra_real *const *hos
     const lra_model_config *cfg = &m->cfg;
     int D = cfg->d_model, F = cfg->d_ffn;
     uint64_t bseed = lra_mix64(seed ^ lra_mix64(0xB10C + (uint64_t)b->index));
-    int n1 = has_norm1(m) ? lra_norm_n_params(&cfg->norm) : 0;
-    if (n1) lra_norm_init(&cfg->norm, D, host + b->p_norm1);
-    b->mixer.vt->init(&b->mixer, host + b->p_norm1 + n1, lra_mix64(bseed ^ 1));
+    if (has_norm1(m)) lra_norm_init(&cfg->norm, D, host + b->p_norm1);
+    b->mixer.vt->init(&b->mixer, host + b->p_mixer, lra_mix64(bseed ^ 1));
     lra_init_rng r = lra_init_rng_new(bseed, 2);
     if (b->p_stage >= 0) lra_linear_init_fill(host[b->p_stage], host[b->p_stage + 1], D, stage_width(m), cfg->linear_init, &r);
     if (F > 0) {

@@ -1,4 +1,4 @@
-// test_learn.c: the model learns. Tiny models (attention, S4D, S4) train on a synthetic
+// test_learn.c: the model learns. Tiny models (attention, S4D, S4, MEGA) train on a synthetic
 // long-range task, a class token (1 or 2) at a random position among the
 // first 64 of a length-512 sequence of noise tokens, and must classify
 // held-out sequences with >= 95% accuracy. Built in float only; a few
@@ -91,9 +91,19 @@ static void test_s4(void) {
     T_CHECK(acc >= 0.95, "s4: accuracy %.3f < 0.95", acc);
 }
 
+static void test_mega(void) {
+    lra_kv kv[] = { { "mixer", "mega", NULL }, { "n_layers", "1", NULL }, { "d_model", "32", NULL },
+                    { "mixer.ndim", "4", NULL }, { "mixer.z_dim", "16", NULL }, { "mixer.v_dim", "32", NULL },
+                    { "mixer.chunk", "128", NULL } };
+    double acc = train_and_eval(kv, 7, 200, 5e-3f);
+    printf("    mega: held-out accuracy %.1f%%\n", 100 * acc);
+    T_CHECK(acc >= 0.95, "mega: accuracy %.3f < 0.95", acc);
+}
+
 static const t_case cases[] = {
     { "learn/attention", test_attention },
     { "learn/s4d", test_s4d },
     { "learn/s4", test_s4 },
+    { "learn/mega", test_mega },
 };
 T_MAIN(cases)
