@@ -16,9 +16,6 @@ typedef struct {
     const uint8_t *mask;     // (B, L) host, or NULL
     int            training; // dropout on (seeded, replayed identically)
     double         tol;      // FD tolerance (T_GRAD_TOL is a good start)
-    int            rand_params; // 1: trainable parameters redrawn U(-1, 1) first, for layers whose
-                                // initial values leave some paths too small for finite differences
-    double         fd_step;  // relative FD step, 0: T_FD_STEP
 } t_mixer_case;
 
 // Forward + backward with dy = R (random), then central differences on x and
@@ -26,6 +23,10 @@ typedef struct {
 // that backward accumulates (a second backward doubles every gradient) and
 // that forward is deterministic. Returns 1 when everything passed.
 int t_mixer_gradcheck(const t_mixer_case *c);
+// The same with the trainable parameters redrawn U(-1, 1) first (rand_params,
+// for layers whose initial values leave some paths below the finite
+// differences' resolution) and a relative FD step (0: T_FD_STEP).
+int t_mixer_gradcheck_opt(const t_mixer_case *c, int rand_params, double fd_step);
 
 // Runs forward over (B, L) in convolution mode, then the recurrent step
 // position by position from a zero state, and compares: max error relative
