@@ -37,6 +37,12 @@ static void test_s4(void) { check_mixer("s4", "s4"); }
 // S4 two-sided, postnorm BatchNorm training, scalar inputs, exp dt
 static void test_s4_bidir_train(void) { check_mixer("s4_bidir_train", "s4"); }
 
+// MEGA: the mixer as the whole sub-layer (LayerNorm postnorm, gated
+// residual), SiLU FFN, full softmax attention, dual [u, v] head
+static void test_mega(void) { check_mixer("mega", "mega"); }
+// MEGA-chunk with laplace, causal truncated EMA, BatchNorm prenorm training
+static void test_mega_chunk_train(void) { check_mixer("mega_chunk_train", "mega"); }
+
 static const t_case cases[] = {
     { "model_ref/transformer", test_transformer },
     { "model_ref/bn_glu_scalar", test_bn_glu_scalar },
@@ -47,5 +53,7 @@ static const t_case cases[] = {
     { "model_ref/s4d_dual_train", test_s4d_dual_train },
     { "model_ref/s4", test_s4 },
     { "model_ref/s4_bidir_train", test_s4_bidir_train },
+    { "model_ref/mega", test_mega },
+    { "model_ref/mega_chunk_train", test_mega_chunk_train },
 };
 T_MAIN(cases)
