@@ -191,6 +191,8 @@ image_s4d_train        image --param input=scalar $(DUMP_SMALL) --model mixer=s4
 retrieval_s4d_bidir    retrieval --param seq_len=512 $(DUMP_SMALL) --model mixer=s4d --model mixer.bidirectional=1 --model mixer.n_ssm=1
 listops_s4             listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=s4 --model mixer.d_state=16
 pathfinder_s4_train    pathfinder --param input=scalar $(DUMP_SMALL) --model mixer=s4 --model mixer.d_state=8 --model mixer.bidirectional=1 --model prenorm=0 --mode train
+listops_mega           listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=mega --model mixer.z_dim=8
+image_mega_train       image --param input=scalar $(DUMP_SMALL) --model mixer=mega --model mixer.attn=laplace --model mixer.chunk=256 --model norm=batch --model prenorm=1 --model mixer.z_dim=8 $(DUMP_NODROP) --mode train
 endef
 export DUMP_RUNS
 check-dump: $(BUILD)/lra
