@@ -218,6 +218,8 @@ listops_hyena          listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=hyena
 image_hyena_train      image --param input=scalar $(DUMP_SMALL) --model mixer=hyena --model mixer.filter_order=8 --model mixer.bidirectional=1 --model mixer.order=3 --mode train
 listops_s5             listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=s5 --model mixer.ssm_size=16 --model mixer.blocks=2
 image_s5_train         image --param input=scalar $(DUMP_SMALL) --model mixer=s5 --model mixer.ssm_size=8 --model mixer.blocks=2 --model mixer.bidirectional=1 --model mixer.disc=bilinear --mode train
+listops_mega           listops $(DUMP_LISTOPS) $(DUMP_SMALL) --model mixer=mega --model mixer.z_dim=8
+image_mega_train       image --param input=scalar $(DUMP_SMALL) --model mixer=mega --model mixer.attn=laplace --model mixer.chunk=256 --model norm=batch --model prenorm=1 --model mixer.z_dim=8 $(DUMP_NODROP) --mode train
 endef
 export DUMP_RUNS
 check-dump: $(BUILD)/lra

@@ -86,6 +86,10 @@ static const lra_op_entry lra_ops[] = {
     LRA_OP(dwconv_bwd),
     LRA_OP(s5_discretize_fwd),
     LRA_OP(s5_discretize_bwd),
+    LRA_OP(ema_kernel_fwd),
+    LRA_OP(ema_kernel_bwd),
+    LRA_OP(mega_attn_fwd),
+    LRA_OP(mega_attn_bwd),
 };
 #undef LRA_OP
 #define LRA_N_OPS ((int)(sizeof lra_ops / sizeof lra_ops[0]))

@@ -404,6 +404,41 @@ struct lra_backend {
                               lra_real *dB, const lra_real *dabar, const lra_real *dbbar,
                               const lra_real *Lambda_re, const lra_real *Lambda_im, const lra_real *log_step,
                               const lra_real *B, int Pc, int H, int bilinear, int clip);
+    // ---- MEGA (models.md 7) ---------------------------------------------------------
+    // Damped EMA kernel of R = CH*H rows of N dims (row r = c*H + h: c = 0 the
+    // forward, c = 1 the backward direction, MEGA's `move` parameters of shape
+    // (R, N, 1) and (R, N)). p = sigmoid(delta), q = 1 - p sigmoid(alpha),
+    //   k_r[l] = scale sum_n gamma[r][n] beta[r][n] p q^l   for l < Lk (0 for Lk <= l < L),
+    // written as the fftconv kernel: CH = 1: K (H, L) = k_h; CH = 2: the
+    // two-sided LRA_CONV_BIDIRECTIONAL layout K (H, 2, L) of MEGA's
+    //   y_t = sum_{j<=t} k_h[j] u_{t-j} + sum_{s>=0} k_{H+h}[s] u_{t+s}
+    // (lag 0 counted by both halves): K[h][0][l] = k_h[l] + [l = 0] k_{H+h}[0],
+    // K[h][1][i] = k_{H+h}[i+1] (K[h][1][L-1] = 0). Powers and sums in double.
+    void (*ema_kernel_fwd)(lra_backend *be, lra_real *K, const lra_real *delta, const lra_real *alpha,
+                           const lra_real *beta, const lra_real *gamma,  // (R, N) each
+                           int H, int N, int CH, int Lk, int L, lra_real scale);
+    // Gradients of the four parameter tensors from dK (layout of the forward),
+    // accumulated (+=); any gradient may be NULL.
+    void (*ema_kernel_bwd)(lra_backend *be, lra_real *ddelta, lra_real *dalpha, lra_real *dbeta, lra_real *dgamma,
+                           const lra_real *dK, const lra_real *delta, const lra_real *alpha, const lra_real *beta,
+                           const lra_real *gamma, int H, int N, int CH, int Lk, int L, lra_real scale);
+    // MEGA's single-head attention weights over B*NK blocks of C positions
+    // (sequence position k*C + i of block k), from the raw scores S = Q K^T
+    // (B, NK, C, C), the relative bias w (2M - 1), b_ij = w[M - 1 + j - i]
+    // (C <= M), and the key mask (B, NK*C) uint8 (1 = real; NULL = all real):
+    //   kind 0 softmax: A_i = softmax_j(scale S_ij + b_ij) over the real keys of
+    //                   the block (over all of its keys when none is real);
+    //   kind 1 laplace: A_ij = m_j f(S_ij / n + b_ij), n = max(1, real keys of
+    //                   the block), f(x) = (1 + erf((x - mu) / (sigma sqrt 2))) / 2,
+    //                   mu = sqrt(1/2), sigma = sqrt(1/(4 pi)) (MEGA's 0.707107, 0.282095).
+    // A (B, NK, C, C) is written (=).
+    void (*mega_attn_fwd)(lra_backend *be, lra_real *A, const lra_real *S, const lra_real *w, const uint8_t *mask,
+                          int B, int NK, int C, int M, lra_real scale, int kind);
+    // dS (B, NK, C, C) += dL/dS and dw (2M - 1) += dL/dw from dA, with A and S
+    // of the forward. Either gradient may be NULL.
+    void (*mega_attn_bwd)(lra_backend *be, lra_real *dS, lra_real *dw, const lra_real *dA, const lra_real *A,
+                          const lra_real *S, const lra_real *w, const uint8_t *mask,
+                          int B, int NK, int C, int M, lra_real scale, int kind);
 };
 
 // ---- registry ----------------------------------------------------------------

@@ -14,6 +14,9 @@
 // Dropout sites: after the stage's GELU, on the residual branch, after the
 // FFN activation and on the FFN branch; each site has its own random stream,
 // masks tied over L when cfg.tie_dropout.
+// A mixer with residual_inside (MEGA) is the whole first sub-block:
+//   x1 = mixer(x)   (its own norm, gates and residual; no norm1, stage or
+//                    dropout here), then the FFN sub-block as above.
 #include "block.h"
 
 #include <string.h>
@@ -36,8 +39,16 @@ typedef struct { lra_real *gx1, *gn, *gb, *gf, *gf2, *gh, *gmo, *gz, *gs, *gg, *
 static int has_norm(const lra_model *m) { return m->cfg.norm.kind != LRA_NORM_NONE; }
 static int is_glu(lra_stage st) { return st == LRA_STAGE_GLU || st == LRA_STAGE_FULL_GLU; }
 static int is_half_glu(lra_stage st) { return st == LRA_STAGE_HALF_GLU1 || st == LRA_STAGE_HALF_GLU2; }
+// The mixer is the whole first sub-block (lra_mixer_vtable.residual_inside).
+static int inside(const lra_model *m) {
+    const lra_mixer_vtable *vt = m->cfg.n_layers > 0 ? m->blocks[0].mixer.vt : NULL;
+    return vt && vt->residual_inside;
+}
+// norm1 exists: not around a mixer that brings its own.
+static int has_norm1(const lra_model *m) { return has_norm(m) && !inside(m); }
 static int stage_width(const lra_model *m) {
     int D = m->cfg.d_model;
+    if (inside(m)) return 0;
     return is_glu(m->cfg.stage) ? 2 * D : is_half_glu(m->cfg.stage) ? D : 0;
 }
 
@@ -45,10 +56,11 @@ static block_acts block_carve(const lra_model *m, lra_carve *c, int Bs, int L) {
     const lra_model_config *cfg = &m->cfg;
     int64_t R = (int64_t)Bs * L, RD = R * cfg->d_model;
     int pre = cfg->prenorm && has_norm(m), post = !cfg->prenorm && has_norm(m), sw = stage_width(m);
+    int pre1 = pre && has_norm1(m), post1 = post && has_norm1(m);
     block_acts a = { 0 };
-    a.h1 = pre ? lra_carve_take(c, RD) : NULL;
-    a.st1 = lra_carve_take(c, lra_norm_stats_size(&cfg->norm, R, cfg->d_model));
-    a.xmid = post ? lra_carve_take(c, RD) : NULL;
+    a.h1 = pre1 ? lra_carve_take(c, RD) : NULL;
+    a.st1 = has_norm1(m) ? lra_carve_take(c, lra_norm_stats_size(&cfg->norm, R, cfg->d_model)) : NULL;
+    a.xmid = post1 ? lra_carve_take(c, RD) : NULL;
     a.mo = lra_carve_take(c, RD);
     a.sa = sw ? lra_carve_take(c, RD) : NULL;
     a.sz = sw ? lra_carve_take(c, R * sw) : NULL;
@@ -109,7 +121,8 @@ int lra_block_specs(const lra_model *m, lra_block *b, lra_param_spec *out, int n
     char prefix[LRA_PARAM_NAME_MAX];
     snprintf(prefix, sizeof prefix, "blocks.%d.norm1.", b->index);
     b->p_norm1 = n;
-    n = lra_norm_specs(&cfg->norm, D, prefix, out, n);
+    if (has_norm1(m)) n = lra_norm_specs(&cfg->norm, D, prefix, out, n);
+    b->p_mixer = n;
     int nm = b->mixer.vt->param_specs(&b->mixer, out ? out + n : NULL);
     for (int i = 0; out && i < nm; i++) {
         char full[LRA_PARAM_NAME_MAX + 32];
@@ -141,8 +154,8 @@ void lra_block_init(const lra_model *m, const lra_block *b, lra_real *const *hos
     const lra_model_config *cfg = &m->cfg;
     int D = cfg->d_model, F = cfg->d_ffn;
     uint64_t bseed = lra_mix64(seed ^ lra_mix64(0xB10C + (uint64_t)b->index));
-    lra_norm_init(&cfg->norm, D, host + b->p_norm1);
-    b->mixer.vt->init(&b->mixer, host + b->p_norm1 + lra_norm_n_params(&cfg->norm), lra_mix64(bseed ^ 1));
+    if (has_norm1(m)) lra_norm_init(&cfg->norm, D, host + b->p_norm1);
+    b->mixer.vt->init(&b->mixer, host + b->p_mixer, lra_mix64(bseed ^ 1));
     lra_init_rng r = lra_init_rng_new(bseed, 2);
     if (b->p_stage >= 0) lra_linear_init_fill(host[b->p_stage], host[b->p_stage + 1], D, stage_width(m), cfg->linear_init, &r);
     if (F > 0) {
@@ -219,6 +232,24 @@ static void residual_fwd(lra_model *m, const lra_ctx *ctx, int site, int p_norm,
     lra_norm_fwd(be, &m->cfg.norm, P(m, p_norm), out, stats, xmid, R, D, ctx->training);
 }
 
+// x1 = the first sub-block of x: the residual around the mixer, or the
+// mixer itself when it has its residual inside.
+static int mixer_sub_fwd(lra_model *m, lra_block *b, const lra_ctx *ctx, const block_acts *a,
+                         const block_tmp *t, lra_real *x1, const lra_real *x, lra_err *err) {
+    if (inside(m)) return b->mixer.vt->forward(&b->mixer, ctx, x1, x, err);
+    const lra_real *h1 = x;
+    if (a->h1) {
+        lra_norm_fwd(ctx->be, &m->cfg.norm, P(m, b->p_norm1), a->h1, a->st1, x, (int64_t)ctx->B * ctx->L,
+                     m->cfg.d_model, ctx->training);
+        h1 = a->h1;
+    }
+    int rc = b->mixer.vt->forward(&b->mixer, ctx, a->mo, h1, err);
+    if (rc) return rc;
+    stage_fwd(m, b, ctx, a, t->gh);
+    residual_fwd(m, ctx, SITE_RESID, b->p_norm1, a->xmid, a->st1, x1, x, t->gh);
+    return LRA_OK;
+}
+
 int lra_block_forward(lra_model *m, lra_block *b, const lra_ctx *ctx, lra_real *out, const lra_real *x,
                       lra_err *err) {
     lra_backend *be = ctx->be;
@@ -228,17 +259,9 @@ int lra_block_forward(lra_model *m, lra_block *b, const lra_ctx *ctx, lra_real *
     lra_carve c = { b->act, 0, INT64_MAX }, ct = { m->scratch, 0, INT64_MAX };
     block_acts a = block_carve(m, &c, ctx->B, ctx->L);
     block_tmp t = block_carve_tmp(m, &ct, ctx->B, ctx->L);
-    const lra_real *h1 = x;
-    if (a.h1) {
-        lra_norm_fwd(be, &cfg->norm, P(m, b->p_norm1), a.h1, a.st1, x, R, D, ctx->training);
-        h1 = a.h1;
-    }
-    int rc = b->mixer.vt->forward(&b->mixer, ctx, a.mo, h1, err);
-    if (rc) return rc;
-    stage_fwd(m, b, ctx, &a, t.gh);
     lra_real *x1 = F > 0 ? a.x1 : out;
-    residual_fwd(m, ctx, SITE_RESID, b->p_norm1, a.xmid, a.st1, x1, x, t.gh);
-    if (F <= 0) return LRA_OK;
+    int rc = mixer_sub_fwd(m, b, ctx, &a, &t, x1, x, err);
+    if (rc || F <= 0) return rc;
     const lra_real *h2 = x1;
     if (a.h2) {
         lra_norm_fwd(be, &cfg->norm, P(m, b->p_norm2), a.h2, a.st2, x1, R, D, ctx->training);
@@ -341,6 +364,7 @@ int lra_block_backward(lra_model *m, lra_block *b, const lra_ctx *ctx, lra_real 
         ffn_bwd(m, b, ctx, &a, &t, dout);
         g = t.gx1;
     }
+    if (inside(m)) return b->mixer.vt->backward(&b->mixer, ctx, dx, g, x, err);
     const lra_real *ds = residual_bwd(m, ctx, &t, SITE_RESID, b->p_norm1, a.xmid, a.st1, dx, g);
     zero(be, t.gmo, RD);
     stage_bwd(m, b, ctx, &a, &t, t.gmo, ds);

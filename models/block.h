@@ -9,6 +9,7 @@ struct lra_block {
     lra_mixer mixer;
     int       index;                              // position in the stack (names, dropout streams)
     int       p_norm1, p_stage, p_norm2, p_ffn;   // first spec index of each part, -1 if absent
+    int       p_mixer;                            // first spec index of the mixer's parameters
     lra_real *act;                                // block_act_size reals
 };
 

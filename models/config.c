@@ -2,6 +2,7 @@
 // defaults of the paper each mixer comes from (lra.md 1.7, 5; models.md 1).
 #include "block.h"
 
+#include <math.h>
 #include <string.h>
 
 const char *const lra_stage_names[LRA_STAGE_COUNT + 1] = { "none", "gelu", "glu", "half_glu1", "half_glu2", "full_glu", NULL };
@@ -78,6 +79,33 @@ static void lru_defaults(lra_model_config *c) {
     c->linear_init = c->head_init = LRA_LINEAR_FLAX;
 }
 
+// MEGA (lra.md 5.5, models.md 1, 7): the mixer is the whole attention
+// sub-layer with its own norm; the block's FFN with SiLU and d_ffn = 2D is
+// MEGA's normalised FFN; LayerNorm postnorm (Table 8, ListOps), masked mean
+// pooling, [u, v] for two inputs, token embedding N(0, 1/D).
+static void mega_defaults(lra_model_config *c, int D) {
+    c->norm.kind = LRA_NORM_LAYER;
+    c->prenorm = 0;
+    c->stage = LRA_STAGE_NONE;
+    c->d_ffn = 2 * D;
+    c->ffn_act = LRA_ACT_SILU;
+    c->combine = LRA_COMBINE_CONCAT;
+    c->embed_std = (float)(1.0 / sqrt((double)D));
+}
+
+// The mixer's own norm and its place follow the model's norm and prenorm
+// keys unless "mixer.norm" / "mixer.prenorm" are given.
+static int mega_mixer_norm(lra_model_config *c) {
+    static const char *const flags[] = { "false", "true" };
+    const char *keys[2] = { "norm", "prenorm" }, *vals[2] = { lra_norm_names[c->norm.kind], flags[c->prenorm != 0] };
+    for (int k = 0; k < 2; k++) {
+        if (lra_kv_find(c->mixer_kv, c->n_mixer_kv, keys[k])) continue;
+        if (c->n_mixer_kv == LRA_MAX_MIXER_KV) return LRA_EINVAL;
+        c->mixer_kv[c->n_mixer_kv++] = (lra_kv){ keys[k], vals[k], "model default" };
+    }
+    return LRA_OK;
+}
+
 static int parse_head_hidden(lra_model_config *c, const lra_kv *kv, lra_err *err) {
     c->n_head_hidden = 0;
     if (!strcmp(kv->value, "none") || !kv->value[0]) return LRA_OK;
@@ -147,6 +175,7 @@ int lra_model_config_parse(lra_model_config *c, const lra_kv *kv, int n, lra_err
     if ((rc = lra_kv_int(kv, n, "model", "d_model", 128, 1, 1 << 16, &D, err))) return rc;
     config_defaults(c, !strcmp(mixer, "attention"), !strcmp(mixer, "s5"), (int)D);
     if (!strcmp(mixer, "lru")) lru_defaults(c);
+    if (!strcmp(mixer, "mega")) mega_defaults(c, (int)D);
     strcpy(c->mixer, mixer);
     if ((rc = split_mixer_keys(c, kv, n, err))) return rc;
     if ((rc = lra_kv_int(kv, n, "model", "n_layers", c->n_layers, 0, 1024, &v, err))) return rc;
@@ -194,6 +223,8 @@ int lra_model_config_parse(lra_model_config *c, const lra_kv *kv, int n, lra_err
     c->head_init = (lra_linear_init)i;
     if ((rc = lra_kv_double(kv, n, "model", "embed_std", c->embed_std, 0, 100, &d, err))) return rc;
     c->embed_std = (float)d;
+    if (!strcmp(mixer, "mega") && mega_mixer_norm(c))
+        return lra_err_set(err, LRA_EINVAL, "model: more than %d mixer parameters", LRA_MAX_MIXER_KV);
     return LRA_OK;
 }
 

@@ -134,6 +134,10 @@ typedef struct {
     // mixer config of run records and checkpoints. Returns LRA_OK, or
     // LRA_EINVAL when cap is too small.
     int  (*describe)(const lra_mixer *m, char *out, size_t cap);
+    // 1 when forward returns the whole residual sub-layer, its own norm,
+    // gating and residual included (MEGA): the block then puts no norm1,
+    // stage, dropout or residual around the mixer.
+    int  residual_inside;
 } lra_mixer_vtable;
 
 struct lra_mixer {

@@ -8,6 +8,7 @@ extern const lra_mixer_vtable lra_mixer_attention, lra_mixer_s4d, lra_mixer_s4;
 extern const lra_mixer_vtable lra_mixer_lru;
 extern const lra_mixer_vtable lra_mixer_hyena;
 extern const lra_mixer_vtable lra_mixer_attention, lra_mixer_s4d, lra_mixer_s4, lra_mixer_s5;
+extern const lra_mixer_vtable lra_mixer_attention, lra_mixer_s4d, lra_mixer_s4, lra_mixer_mega;
 
 static const lra_mixer_vtable *const mixers[] = {
     &lra_mixer_attention,
@@ -16,6 +17,7 @@ static const lra_mixer_vtable *const mixers[] = {
     &lra_mixer_lru,
     &lra_mixer_hyena,
     &lra_mixer_s5,
+    &lra_mixer_mega,
 };
 
 int lra_mixer_count(void) { return (int)(sizeof mixers / sizeof mixers[0]); }

@@ -155,7 +155,7 @@ static int layout_params(lra_model *m, uint64_t seed, lra_err *err) {
         }
         for (int i = 0; i < m->cfg.n_layers; i++) {  // mixers see their own slice of the tables
             lra_block *b = &m->blocks[i];
-            int first = b->p_norm1 + lra_norm_n_params(&m->cfg.norm);
+            int first = b->p_mixer;
             b->mixer.p = m->p + first;
             b->mixer.g = m->g + first;
             b->mixer.n_params = b->mixer.vt->param_specs(&b->mixer, NULL);

@@ -113,6 +113,11 @@ double t_project(const lra_real *y, const lra_real *R, int64_t n) {
 
 int t_gradcheck_at(const char *file, int line, const char *what, t_loss_fn loss, void *ctx, lra_real *x,
                    int64_t n, const lra_real *analytic, double tol) {
+    return t_gradcheck_step_at(file, line, what, loss, ctx, x, n, analytic, tol, T_FD_STEP);
+}
+
+int t_gradcheck_step_at(const char *file, int line, const char *what, t_loss_fn loss, void *ctx, lra_real *x,
+                        int64_t n, const lra_real *analytic, double tol, double step) {
     if (n <= 0) return 1;
     double amax = 0;
     for (int64_t i = 0; i < n; i++)
@@ -128,7 +133,7 @@ int t_gradcheck_at(const char *file, int line, const char *what, t_loss_fn loss,
     for (int j = 0; j < m; j++) {
         int64_t i = idx[j];
         lra_real x0 = x[i];
-        double h = T_FD_STEP * fmax(1.0, fabs((double)x0));
+        double h = step * fmax(1.0, fabs((double)x0));
         x[i] = (lra_real)(x0 + h);
         double hp = (double)x[i] - (double)x0;  // the step actually taken
         double lp = loss(ctx);

@@ -63,6 +63,10 @@ int t_gradcheck_at(const char *file, int line, const char *what, t_loss_fn loss,
                    lra_real *x, int64_t n, const lra_real *analytic, double tol);
 #define t_gradcheck(what, loss, ctx, x, n, analytic, tol) \
     t_gradcheck_at(__FILE__, __LINE__, what, loss, ctx, x, n, analytic, tol)
+// The same with another relative step than T_FD_STEP (a larger one for
+// layers whose loss carries large terms that do not depend on x).
+int t_gradcheck_step_at(const char *file, int line, const char *what, t_loss_fn loss, void *ctx,
+                        lra_real *x, int64_t n, const lra_real *analytic, double tol, double step);
 
 // The OpenMP thread count of the process (1 without OpenMP), and setting it,
 // for thread-invariance checks.

@@ -31,7 +31,9 @@ static uint8_t *mix_mask(lra_backend *be, const t_mixer_case *c, lra_real **mask
     return m;
 }
 
-int t_mixer_gradcheck(const t_mixer_case *c) {
+int t_mixer_gradcheck(const t_mixer_case *c) { return t_mixer_gradcheck_opt(c, 0, 0); }
+
+int t_mixer_gradcheck_opt(const t_mixer_case *c, int rand_params, double fd_step) {
     lra_backend *be = t_backend();
     lra_mixer_solo s;
     lra_err err = { 0 };
@@ -42,6 +44,8 @@ int t_mixer_gradcheck(const t_mixer_case *c) {
     int fails0 = t_case_failures;
     int64_t n = (int64_t)c->B * c->L * c->D;
     mix_fd f = { .s = &s, .n = n };
+    for (int i = 0; rand_params && i < s.m.n_params; i++)
+        if (s.m.g[i]) t_rand_fill(s.m.p[i], lra_spec_numel(&s.specs[i]), 50 + (uint64_t)i, -1, 1);
     lra_real *maskf;
     uint8_t *mask = mix_mask(be, c, &maskf);
     f.ctx = (lra_ctx){ .be = be, .B = c->B, .L = c->L, .training = c->training, .seed = 99, .mask = mask,
@@ -76,11 +80,13 @@ int t_mixer_gradcheck(const t_mixer_case *c) {
         }
     char what[160];
     snprintf(what, sizeof what, "%s: dx", c->name);
-    t_gradcheck(what, mix_loss, &f, f.x, n, y2, c->tol);
+    double step = fd_step > 0 ? fd_step : T_FD_STEP;
+    t_gradcheck_step_at(__FILE__, __LINE__, what, mix_loss, &f, f.x, n, y2, c->tol, step);
     for (int i = 0; i < s.m.n_params; i++) {
         if (!s.m.g[i]) continue;
         snprintf(what, sizeof what, "%s: d%s", c->name, s.specs[i].name);
-        t_gradcheck(what, mix_loss, &f, s.m.p[i], lra_spec_numel(&s.specs[i]), g1 + (s.m.g[i] - s.grads), c->tol);
+        t_gradcheck_step_at(__FILE__, __LINE__, what, mix_loss, &f, s.m.p[i], lra_spec_numel(&s.specs[i]),
+                            g1 + (s.m.g[i] - s.grads), c->tol, step);
     }
     free(f.x);
     free(f.y);

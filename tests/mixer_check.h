@@ -23,6 +23,10 @@ typedef struct {
 // that backward accumulates (a second backward doubles every gradient) and
 // that forward is deterministic. Returns 1 when everything passed.
 int t_mixer_gradcheck(const t_mixer_case *c);
+// The same with the trainable parameters redrawn U(-1, 1) first (rand_params,
+// for layers whose initial values leave some paths below the finite
+// differences' resolution) and a relative FD step (0: T_FD_STEP).
+int t_mixer_gradcheck_opt(const t_mixer_case *c, int rand_params, double fd_step);
 
 // Runs forward over (B, L) in convolution mode, then the recurrent step
 // position by position from a zero state, and compares: max error relative

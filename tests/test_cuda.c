@@ -2130,6 +2130,108 @@ static void model_too_many(void) {
     T_CHECK(0, "more mixers than MODEL_SLOTS in tests/test_cuda.c: raise it");
 }
 
+// ---- MEGA: EMA kernel and attention weights ------------------------------------------
+// Kernel powers and sums in double on both sides; the weights are rowwise
+// softmax / erf values of float scores.
+
+static const struct { int H, N, CH, Lk, L; } ema_cases_cu[] = {
+    { 1, 1, 1, 1, 1 }, { 4, 3, 2, 16, 11 }, { 8, 16, 2, 1024, 1000 }, { 6, 16, 1, 300, 4000 },
+};
+#define N_EMA_CU ((int)(sizeof ema_cases_cu / sizeof ema_cases_cu[0]))
+
+static void ema_inputs(pair *in, int64_t RN, uint64_t seed) {
+    in[0] = in_rand(RN, seed, -1, 1, "delta");
+    in[1] = in_rand(RN, seed + 1, -1, 1, "alpha");
+    in[2] = in_rand(RN, seed + 2, -1.5, 1.5, "beta");
+    in[3] = in_rand(RN, seed + 3, -1.5, 1.5, "gamma");
+}
+
+static void op_ema_kernel_fwd(void) {
+    NEED(ema_kernel_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_EMA_CU; s++) {
+        int H = ema_cases_cu[s].H, N = ema_cases_cu[s].N, CH = ema_cases_cu[s].CH, Lk = ema_cases_cu[s].Lk;
+        int L = ema_cases_cu[s].L;
+        pair in[4];
+        ema_inputs(in, (int64_t)CH * H * N, 1500 + 10 * s);
+        pair K = out_nan((int64_t)H * CH * L, "K");
+        c->ema_kernel_fwd(c, K.h, in[0].h, in[1].h, in[2].h, in[3].h, H, N, CH, Lk, L, (lra_real)0.25);
+        g->ema_kernel_fwd(g, K.d, in[0].d, in[1].d, in[2].d, in[3].d, H, N, CH, Lk, L, (lra_real)0.25);
+        cmp_pair(tag("ema_kernel_fwd H=%d N=%d CH=%d Lk=%d L=%d", H, N, CH, Lk, L), K, TOL);
+        d_done();
+    }
+}
+
+static void op_ema_kernel_bwd(void) {
+    NEED(ema_kernel_bwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    static const char *const names[4] = { "ddelta", "dalpha", "dbeta", "dgamma" };
+    for (int s = 0; s < N_EMA_CU; s++) {
+        int H = ema_cases_cu[s].H, N = ema_cases_cu[s].N, CH = ema_cases_cu[s].CH, Lk = ema_cases_cu[s].Lk;
+        int L = ema_cases_cu[s].L;
+        int64_t RN = (int64_t)CH * H * N;
+        pair in[4], d[4];
+        ema_inputs(in, RN, 1600 + 10 * s);
+        pair dK = in_rand((int64_t)H * CH * L, 1690 + s, -1, 1, "dK");
+        for (int i = 0; i < 4; i++) d[i] = out_rand(RN, 1700 + 10 * s + i, -1, 1, names[i]);
+        c->ema_kernel_bwd(c, d[0].h, d[1].h, d[2].h, d[3].h, dK.h, in[0].h, in[1].h, in[2].h, in[3].h, H, N, CH, Lk,
+                          L, (lra_real)0.25);
+        g->ema_kernel_bwd(g, d[0].d, d[1].d, d[2].d, d[3].d, dK.d, in[0].d, in[1].d, in[2].d, in[3].d, H, N, CH, Lk,
+                          L, (lra_real)0.25);
+        for (int i = 0; i < 4; i++)
+            cmp_pair(tag("ema_kernel_bwd %s H=%d N=%d CH=%d Lk=%d L=%d", names[i], H, N, CH, Lk, L), d[i], VANDER_TOL);
+        d_done();
+    }
+}
+
+static const struct { int B, NK, C, M, kind, mask; } mega_att_cases[] = {
+    { 1, 1, 1, 1, 0, 0 }, { 2, 1, 33, 40, 0, 1 }, { 2, 4, 16, 16, 1, 1 }, { 3, 2, 70, 70, 0, 2 }, { 1, 1, 257, 300, 1, 0 },
+};
+#define N_MEGA_ATT ((int)(sizeof mega_att_cases / sizeof mega_att_cases[0]))
+
+static void op_mega_attn_fwd(void) {
+    NEED(mega_attn_fwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_MEGA_ATT; s++) {
+        int B = mega_att_cases[s].B, NK = mega_att_cases[s].NK, C = mega_att_cases[s].C, M = mega_att_cases[s].M;
+        int kind = mega_att_cases[s].kind, L = NK * C;
+        int64_t n = (int64_t)B * L * C;
+        pair S = in_rand(n, 1800 + s, -3, 3, "S"), w = in_rand(2 * (int64_t)M - 1, 1810 + s, -1, 1, "w");
+        uint8_t *hm = mega_att_cases[s].mask ? h_att_mask(B, L, mega_att_cases[s].mask) : NULL;
+        uint8_t *dm = hm ? in_bytes(hm, (size_t)B * L, "mask") : NULL;
+        pair A = out_nan(n, "A");
+        c->mega_attn_fwd(c, A.h, S.h, w.h, hm, B, NK, C, M, (lra_real)0.125, kind);
+        g->mega_attn_fwd(g, A.d, S.d, w.d, dm, B, NK, C, M, (lra_real)0.125, kind);
+        cmp_pair(tag("mega_attn_fwd B=%d NK=%d C=%d M=%d kind %d mask %d", B, NK, C, M, kind, mega_att_cases[s].mask),
+                 A, TOL);
+        d_done();
+    }
+}
+
+static void op_mega_attn_bwd(void) {
+    NEED(mega_attn_bwd);
+    lra_backend *c = t_backend(), *g = t_gpu();
+    for (int s = 0; s < N_MEGA_ATT; s++) {
+        int B = mega_att_cases[s].B, NK = mega_att_cases[s].NK, C = mega_att_cases[s].C, M = mega_att_cases[s].M;
+        int kind = mega_att_cases[s].kind, L = NK * C;
+        int64_t n = (int64_t)B * L * C, nw = 2 * (int64_t)M - 1;
+        pair S = in_rand(n, 1900 + s, -3, 3, "S"), w = in_rand(nw, 1910 + s, -1, 1, "w");
+        pair dA = in_rand(n, 1920 + s, -1, 1, "dA");
+        uint8_t *hm = mega_att_cases[s].mask ? h_att_mask(B, L, mega_att_cases[s].mask) : NULL;
+        uint8_t *dm = hm ? in_bytes(hm, (size_t)B * L, "mask") : NULL;
+        lra_real *ha = h_nan(n);
+        c->mega_attn_fwd(c, ha, S.h, w.h, hm, B, NK, C, M, (lra_real)0.125, kind);
+        pair A = in_from(ha, n, "A");
+        pair dS = out_rand(n, 1930 + s, -1, 1, "dS"), dw = out_rand(nw, 1940 + s, -1, 1, "dw");
+        c->mega_attn_bwd(c, dS.h, dw.h, dA.h, A.h, S.h, w.h, hm, B, NK, C, M, (lra_real)0.125, kind);
+        g->mega_attn_bwd(g, dS.d, dw.d, dA.d, A.d, S.d, w.d, dm, B, NK, C, M, (lra_real)0.125, kind);
+        const char *t = tag("B=%d NK=%d C=%d M=%d kind %d mask %d", B, NK, C, M, kind, mega_att_cases[s].mask);
+        cmp_pair(tag("mega_attn_bwd dS %s", t), dS, TOL);
+        cmp_pair(tag("mega_attn_bwd dw %s", t), dw, TOL);
+        d_done();
+    }
+}
+
 typedef struct {
     const char *op;
     void (*fn)(void);
@@ -2152,6 +2254,7 @@ static const op_test op_tests[] = {
     OP(lru_params_fwd),  OP(lru_params_bwd),
     OP(dwconv_fwd),      OP(dwconv_bwd),
     OP(s5_discretize_fwd), OP(s5_discretize_bwd),
+    OP(ema_kernel_fwd),  OP(ema_kernel_bwd),  OP(mega_attn_fwd), OP(mega_attn_bwd),
 };
 #undef OP
 #define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))

@@ -1,4 +1,4 @@
-// test_learn.c: the model learns. Tiny models (attention, S4D, S4, S5, LRU, Hyena) train on a synthetic
+// test_learn.c: the model learns. Tiny models (attention, S4D, S4, S5, LRU, Hyena, MEGA) train on a synthetic
 // long-range task, a class token (1 or 2) at a random position among the
 // first 64 of a length-512 sequence of noise tokens, and must classify
 // held-out sequences with >= 95% accuracy. Built in float only; a few
@@ -118,6 +118,17 @@ static void test_s5(void) {
     T_CHECK(acc >= 0.95, "s5: accuracy %.3f < 0.95", acc);
 }
 
+// MEGA-chunk with the image-task settings of the paper (BatchNorm prenorm,
+// lra.md 5.5); its N(0, 0.02) projections start the attention path near zero.
+static void test_mega(void) {
+    lra_kv kv[] = { { "mixer", "mega", NULL }, { "n_layers", "1", NULL }, { "d_model", "16", NULL },
+                    { "mixer.ndim", "4", NULL }, { "mixer.z_dim", "16", NULL }, { "mixer.v_dim", "32", NULL },
+                    { "norm", "batch", NULL }, { "prenorm", "true", NULL }, { "mixer.chunk", "64", NULL } };
+    double acc = train_and_eval(kv, 9, 120, 1e-2f);
+    printf("    mega: held-out accuracy %.1f%%\n", 100 * acc);
+    T_CHECK(acc >= 0.95, "mega: accuracy %.3f < 0.95", acc);
+}
+
 static const t_case cases[] = {
     { "learn/attention", test_attention },
     { "learn/s4d", test_s4d },
@@ -125,5 +136,6 @@ static const t_case cases[] = {
     { "learn/lru", test_lru },
     { "learn/hyena", test_hyena },
     { "learn/s5", test_s5 },
+    { "learn/mega", test_mega },
 };
 T_MAIN(cases)

@@ -55,8 +55,11 @@ static void make_batch(batch_buf *bb, int B, int n_in, int L, int vocab, int K, 
 }
 
 // Builds a model from "key=value" strings and checks every parameter's
-// gradient; `training` turns dropout and batch statistics on.
-static void check_model(const char *const *kvs, int n_kv, const lra_model_task *task, int B, int training) {
+// gradient; `training` turns dropout and batch statistics on; rand_mixer
+// redraws the trainable mixer parameters U(-1, 1) (MEGA's N(0, 0.02)
+// initial weights leave its attention path below the FD noise floor).
+static void check_model_ex(const char *const *kvs, int n_kv, const lra_model_task *task, int B, int training,
+                           int rand_mixer) {
     lra_kv kv[32];
     char buf[32][64];
     for (int i = 0; i < n_kv; i++) {
@@ -76,6 +79,9 @@ static void check_model(const char *const *kvs, int n_kv, const lra_model_task *
         t_fail_at(__FILE__, __LINE__, "build: %s", err.msg);
         return;
     }
+    for (int i = 0; rand_mixer && i < m.n_params; i++)
+        if (m.g[i] && strstr(m.specs[i].name, ".mixer."))
+            t_rand_fill(m.p[i], lra_spec_numel(&m.specs[i]), 70 + (uint64_t)i, -1, 1);
     batch_buf bb;
     make_batch(&bb, B, task->n_inputs, task->seq_len, task->scalar_input ? 256 : task->vocab, task->n_classes, 9);
     model_fd f = { &m, &bb.b, training };
@@ -100,10 +106,17 @@ static void check_model(const char *const *kvs, int n_kv, const lra_model_task *
         double tol = T_MODEL_TOL;
         if (gmax < 1e-4 * gall) tol = fmax(T_MODEL_TOL, 1e-2);
         if (sizeof(lra_real) == 4 && gmax < 1e-2 * gall) continue;
-        t_gradcheck(what, model_loss, &f, m.p[i], lra_spec_numel(&m.specs[i]), g + (m.g[i] - m.grads), tol);
+        // redrawn mixers: a larger step, the O(1) loss next to 1e-8 gradients
+        double step = rand_mixer ? 1e-4 : T_FD_STEP;
+        t_gradcheck_step_at(__FILE__, __LINE__, what, model_loss, &f, m.p[i], lra_spec_numel(&m.specs[i]),
+                            g + (m.g[i] - m.grads), tol, step);
     }
     free(g);
     lra_model_free(&m);
+}
+
+static void check_model(const char *const *kvs, int n_kv, const lra_model_task *task, int B, int training) {
+    check_model_ex(kvs, n_kv, task, B, training, 0);
 }
 
 static const lra_model_task tok_task = { .vocab = 7, .n_classes = 3, .n_inputs = 1, .seq_len = 8 };
@@ -265,11 +278,26 @@ static void test_param_groups(void) {
     lra_model_free(&m);
 }
 
+static void test_mega_block(void) {
+    if (sizeof(lra_real) < 8) T_SKIP("MEGA's model finite differences run in the f64 build");
+    // MEGA: the mixer is the whole sub-layer (own norm, gates, residual), the
+    // block's FFN with SiLU is its normalised FFN; LayerNorm postnorm default
+    const char *kv[] = { "mixer=mega", "n_layers=2", "d_model=4", "mixer.ndim=2", "mixer.z_dim=3", "mixer.v_dim=5",
+                         "dropout=0.1", "mixer.dropout=0.1" };
+    check_model_ex(kv, 8, &tok_task, 3, 1, 1);
+    const char *kv2[] = { "mixer=mega", "n_layers=1", "d_model=4", "mixer.ndim=2", "mixer.z_dim=3", "norm=batch",
+                          "prenorm=true", "mixer.attn=laplace", "mixer.chunk=4" };
+    check_model_ex(kv2, 9, &pix_task, 3, 1, 1);
+    const char *kv3[] = { "mixer=mega", "n_layers=1", "d_model=4", "mixer.ndim=2", "mixer.z_dim=2", "norm=scale" };
+    check_model_ex(kv3, 6, &dual_task, 2, 0, 1);
+}
+
 // lra_model_describe writes every setting, the mixer's defaults included, in
 // a form the parser reads back to the same model.
 static void test_describe_roundtrip(void) {
-    static const char *const mixers[] = { "attention", "s4d", "s4" };
-    for (int i = 0; i < 3; i++) {
+    static const char *const mixers[] = { "attention", "s4d", "s4", "mega" };
+    static const char *const want[] = { "mixer.heads=4", "mixer.d_state=64", "mixer.d_state=64", "mixer.ndim=16" };
+    for (int i = 0; i < 4; i++) {
         lra_kv kv[] = { { "mixer", mixers[i], NULL }, { "d_model", "4", NULL }, { "n_layers", "1", NULL } };
         lra_model_config c, c2;
         lra_model a, b;
@@ -279,7 +307,7 @@ static void test_describe_roundtrip(void) {
                 "%s", err.msg);
         if (t_case_failures) return;
         T_CHECK(lra_model_describe(&a, s1, sizeof s1) == 0, "describe");
-        T_CHECK(strstr(s1, i ? "mixer.d_state=64" : "mixer.heads=4") != NULL, "%s: defaults written: %s", mixers[i], s1);
+        T_CHECK(strstr(s1, want[i]) != NULL, "%s: defaults written: %s", mixers[i], s1);
         snprintf(buf, sizeof buf, "%s", s1);
         lra_kv kv2[64];
         int n = lra_kv_split(buf, kv2, 64, "describe");
@@ -303,6 +331,7 @@ static const t_case cases[] = {
     { "model/grad/dual", test_dual },
     { "model/grad/s4d_block", test_s4d_block },
     { "model/grad/s5_block", test_s5_block },
+    { "model/grad/mega_block", test_mega_block },
     { "model/config_errors", test_config_errors },
     { "model/batch_errors", test_batch_errors },
     { "model/param_groups", test_param_groups },

@@ -50,6 +50,12 @@ static void test_hyena(void) { check_mixer("hyena", "hyena"); }
 // Hyena order 3, bidirectional, shifted window, dual NLI head, BatchNorm training
 static void test_hyena_bidir_train(void) { check_mixer("hyena_bidir_train", "hyena"); }
 
+// MEGA: the mixer as the whole sub-layer (LayerNorm postnorm, gated
+// residual), SiLU FFN, full softmax attention, dual [u, v] head
+static void test_mega(void) { check_mixer("mega", "mega"); }
+// MEGA-chunk with laplace, causal truncated EMA, BatchNorm prenorm training
+static void test_mega_chunk_train(void) { check_mixer("mega_chunk_train", "mega"); }
+
 static const t_case cases[] = {
     { "model_ref/transformer", test_transformer },
     { "model_ref/bn_glu_scalar", test_bn_glu_scalar },
@@ -66,5 +72,7 @@ static const t_case cases[] = {
     { "model_ref/hyena_bidir_train", test_hyena_bidir_train },
     { "model_ref/s5", test_s5 },
     { "model_ref/s5_dual_train", test_s5_dual_train },
+    { "model_ref/mega", test_mega },
+    { "model_ref/mega_chunk_train", test_mega_chunk_train },
 };
 T_MAIN(cases)

@@ -73,6 +73,10 @@ static const lra_backend cpu_table = {
     .dwconv_bwd     = cpu_dwconv_bwd,
     .s5_discretize_fwd = cpu_s5_discretize_fwd,
     .s5_discretize_bwd = cpu_s5_discretize_bwd,
+    .ema_kernel_fwd = cpu_ema_kernel_fwd,
+    .ema_kernel_bwd = cpu_ema_kernel_bwd,
+    .mega_attn_fwd  = cpu_mega_attn_fwd,
+    .mega_attn_bwd  = cpu_mega_attn_bwd,
 };
 
 // The CPU model name from /proc/cpuinfo, for run records.

@@ -38,6 +38,15 @@ residual block, final norm, mean over L, Linear(H -> 2), cross-entropy.
              B u as a complex matmul, the recurrence by JAX's associative_scan
              algorithm (odd/even recursion, log depth) written with torch ops,
              y = 2 Re(C~ x) + D u; x += g * sigmoid(W g + b), g = GELU(y).
+  mega       MEGA block (models.md 1, 7; facebookresearch/mega
+             MovingAverageGatedAttention + NormalizedFeedForwardNetwork as
+             the LRA encoder builds them, postnorm LayerNorm): bidirectional
+             MultiHeadEMA (ndim 16, kernel by exp(l log q), FFT of size
+             2(2L-1) on the left-padded input), v/mx/h projections
+             (z = 64, v = 2H), single-head softmax attention with the simple
+             relative bias (matmul + softmax, chunks of --mega-chunk when
+             > 0), gated residual, LayerNorm; FFN H -> 2H -> H with SiLU,
+             residual, LayerNorm; no final norm.
 BatchNorm runs on the (B L, H) view: the same statistics as BatchNorm1d on
 (B, H, L) as S4's Normalization does it, without its two transposes.
 The attention mask is left out (every token is valid in the benchmark).
@@ -65,7 +74,7 @@ import sys
 import time
 
 HEADER = "impl,device,threads,mixer,B,H,L,fwd_ms,bwd_ms,total_ms,tokens_per_s,peak_mib,rss_mib,params,status"
-MIXERS = ("attention", "s4d", "s4", "s5", "lru", "hyena")
+MIXERS = ("attention", "s4d", "s4", "s5", "lru", "hyena", "mega")
 
 
 # ---- the model ------------------------------------------------------------------------
@@ -86,7 +95,8 @@ def associative_scan(torch, a, b):
     return torch.cat([out, even[:, odd.shape[1]:]], dim=1)  # odd L: the last even position
 
 
-def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d_state=256, ssm_size=256, fused=False):
+def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d_state=256, ssm_size=256, fused=False,
+                mega_chunk=-1):
     nn, F = torch.nn, torch.nn.functional
 
     def c2r(x):
@@ -354,11 +364,87 @@ def build_model(torch, mixer, H, L, heads, d_state, vocab=16, n_classes=2, lru_d
             g = F.gelu(self.seq(z), approximate="tanh")
             return x + g * torch.sigmoid(self.out2(g))
 
+    class MegaEMA(nn.Module):
+        """fairseq MultiHeadEMA, bidirectional."""
+
+        def __init__(self, ndim=16):
+            super().__init__()
+            self.ndim, self.scale = ndim, math.sqrt(1.0 / ndim)
+            self.delta = nn.Parameter(torch.randn(2 * H, ndim, 1) * 0.2)
+            self.alpha = nn.Parameter(torch.randn(2 * H, ndim, 1) * 0.2)
+            sign = torch.ones(ndim, 1)
+            sign[1::2] = -1
+            self.beta = nn.Parameter(torch.randn(2 * H, ndim, 1) * 0.02 + sign)
+            self.gamma = nn.Parameter(torch.randn(2 * H, ndim))
+            self.omega = nn.Parameter(torch.randn(H))
+
+        def forward(self, x):                                    # (B, L, H)
+            Ln = x.size(1)
+            p = torch.sigmoid(self.delta)
+            q = 1.0 - p * torch.sigmoid(self.alpha)
+            vander = torch.arange(Ln).to(p).view(1, 1, Ln) * torch.log(q)
+            k = torch.einsum("dnl,dn->dl", (p * self.beta) * torch.exp(vander), self.gamma * self.scale)
+            k1, k2 = torch.split(k, [H, H], dim=0)
+            k = F.pad(k1, (Ln - 1, 0)) + F.pad(k2.flip(-1), (0, Ln - 1))
+            u = F.pad(x.transpose(1, 2), (Ln - 1, 0))
+            n = 2 * (2 * Ln - 1)
+            y = torch.fft.irfft(torch.fft.rfft(u, n=n) * torch.fft.rfft(k, n=n), n=n)[..., 2 * Ln - 2:3 * Ln - 2]
+            return F.silu(y.transpose(1, 2) + x * self.omega)
+
+    class MegaLayer(nn.Module):
+        """MovingAverageGatedAttention (postnorm LayerNorm) and the normalised FFN."""
+
+        def __init__(self, z=64, chunk=mega_chunk):
+            super().__init__()
+            v = 2 * H
+            self.z, self.v, self.chunk = z, v, chunk
+            self.move = MegaEMA()
+            self.v_proj = nn.Linear(H, v)
+            self.mx_proj = nn.Linear(H, z + v + 2 * H)
+            self.h_proj = nn.Linear(v, H)
+            for m in (self.v_proj, self.mx_proj, self.h_proj):
+                nn.init.normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+            self.gamma = nn.Parameter(torch.randn(2, z) * 0.02)
+            self.beta = nn.Parameter(torch.zeros(2, z))
+            self.M = chunk if chunk > 0 else L
+            self.rel_pos_bias = nn.Parameter(torch.randn(2 * self.M - 1) * 0.02)
+            self.norm = nn.LayerNorm(H)
+            self.fc1, self.fc2, self.norm2 = nn.Linear(H, 2 * H), nn.Linear(2 * H, H), nn.LayerNorm(H)
+
+        def rel_bias(self, C):  # b[i, j] = w[M - 1 + j - i], fairseq's pad/tile construction
+            b = self.rel_pos_bias[self.M - C:self.M + C - 1]
+            t = torch.tile(F.pad(b, (0, C)), (C,))[:-C].view(C, 3 * C - 2)
+            r = (2 * C - 1) // 2
+            return t[:, r:t.size(1) - r]
+
+        def forward(self, x):
+            Bn, Ln, _ = x.shape
+            residual = x
+            v = F.silu(self.v_proj(x))
+            mx = self.move(x)
+            u, zr, hx = torch.split(self.mx_proj(mx), [H, self.z + self.v, H], dim=-1)
+            u = torch.sigmoid(u)
+            z, r = torch.split(F.silu(zr), [self.z, self.v], dim=-1)
+            q, k = torch.unbind(z.unsqueeze(2) * self.gamma + self.beta, dim=2)
+            C = self.chunk if 0 < self.chunk < Ln else Ln
+            q, k = q.reshape(Bn, Ln // C, C, self.z), k.reshape(Bn, Ln // C, C, self.z)
+            vv = v.reshape(Bn, Ln // C, C, self.v)
+            qk = torch.matmul(q * self.z ** -0.5, k.transpose(2, 3)) + self.rel_bias(C)
+            h = torch.matmul(qk.softmax(dim=-1), vv).view(Bn, Ln, self.v)
+            h = F.silu(hx + self.h_proj(h * r))
+            x = self.norm(torch.addcmul(residual, u, h - residual))
+            return self.norm2(x + self.fc2(F.silu(self.fc1(x))))
+
     class Model(nn.Module):
         def __init__(self):
             super().__init__()
             self.encoder = nn.Embedding(vocab, H)
-            if mixer == "s5":
+            if mixer == "mega":
+                self.pe = None
+                self.block = MegaLayer()
+                self.final_norm = None
+            elif mixer == "s5":
                 self.pe, self.final_norm = None, None
                 self.block = S5Block()
             elif mixer == "attention":
@@ -431,7 +517,7 @@ def run_point(a):
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     B, H, L = a.batch, a.width, a.length
     model = build_model(torch, a.mixer, H, L, a.heads, a.d_state, lru_d_state=a.lru_d_state, ssm_size=a.ssm_size,
-                        fused=cuda).to(a.device)
+                        fused=cuda, mega_chunk=a.mega_chunk).to(a.device)
     model.train()
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     g = torch.Generator().manual_seed(7)
@@ -488,6 +574,9 @@ def estimate_gib(a, mixer, L):
     if mixer == "attention":
         if a.device != "cuda":  # the GPU's fused attention keeps no L x L tensor
             est += 4.0 * B * a.heads * L * L * 4
+    elif mixer == "mega":
+        C = a.mega_chunk if 0 < a.mega_chunk < L else L
+        est += 4.0 * B * L * C * 4 + 4.0 * B * L * H * 16
     elif mixer == "s4d":
         est += 8.0 * H * Nc * L * 4
     elif mixer == "lru":
@@ -515,7 +604,8 @@ def run_child(a, mixer, L):
            "--batch", str(a.batch), "--width", str(a.width), "--repeats", str(a.repeats),
            "--threads", str(a.threads), "--heads", str(a.heads), "--d-state", str(a.d_state),
            "--lru-d-state", str(a.lru_d_state),
-           "--ssm-size", str(a.ssm_size), "--device", a.device]
+           "--ssm-size", str(a.ssm_size), "--device", a.device,
+           "--mega-chunk", str(a.mega_chunk)]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads))
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in reversed(p.stdout.splitlines()):
@@ -540,6 +630,8 @@ def main():
     ap.add_argument("--d-state", type=int, default=64)
     ap.add_argument("--lru-d-state", type=int, default=256, help="lru: complex modes (lra's mixer default)")
     ap.add_argument("--ssm-size", type=int, default=256, help="S5 state size P (lra's mixer default)")
+    ap.add_argument("--mega-chunk", type=int, default=-1, help="MEGA chunk size (-1: full attention); "
+                    "lra bench: --model mixer.chunk=C")
     ap.add_argument("--max-gib", type=float, default=16.0)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--out")

@@ -122,6 +122,22 @@ CASES = {
                            **{"mixer.ssm_size": 6, "mixer.blocks": 1, "mixer.disc": "bilinear",
                               "mixer.bidirectional": 1, "mixer.C_init": "lecun_normal"}),
                       task_string(9, 2, 2, 7), "train", [[7, 4], [3, 7]], 11),
+    # (vi) MEGA: the mixer is the whole sub-layer (its LayerNorm postnorm,
+    # gates, residual), SiLU FFN with norm2, softmax over full length, [u, v]
+    "mega": (dict(SSM_BLOCK, mixer="mega", norm="layer", prenorm=0, final_norm=0, stage="none", d_ffn=12,
+                  ffn_act="silu", combine="concat", head_hidden="8",
+                  **{"mixer.ndim": 3, "mixer.z_dim": 4, "mixer.v_dim": 10, "mixer.norm": "layer",
+                     "mixer.prenorm": 0}),
+             task_string(9, 2, 2, 8), "eval", [[8, 5], [3, 8]], 10),
+    # MEGA-chunk, laplace, BatchNorm prenorm in training (the image tasks),
+    # causal EMA with truncation, scalar inputs (no final norm: a training
+    # BatchNorm there would leave the last bias a zero gradient)
+    "mega_chunk_train": (dict(SSM_BLOCK, mixer="mega", stage="none", d_ffn=8, ffn_act="silu", combine="concat",
+                              final_norm=0,
+                              **{"mixer.ndim": 2, "mixer.z_dim": 3, "mixer.v_dim": 6, "mixer.attn": "laplace",
+                                 "mixer.chunk": 4, "mixer.bidirectional": 0, "mixer.truncation": 5,
+                                 "mixer.norm": "batch", "mixer.prenorm": 1}),
+                         task_string(256, 3, 1, 12, 1, 0.45, 0.2), "train", [[12], [7], [2]], 11),
 }
 
 

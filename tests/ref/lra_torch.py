@@ -519,8 +519,103 @@ class S5Mixer:
         return y
 
 
+class NormConfig:
+    """The norm settings of a mixer that brings its own norm (MEGA)."""
+
+    def __init__(self, norm, eps, momentum):
+        self.norm, self.norm_eps, self.bn_momentum = norm, eps, momentum
+
+
+class MegaMixer:
+    """MEGA's moving-average gated attention sub-layer (models.md 7; paper
+    eq. 3-15), its own norm and gated residual included (residual_inside):
+      Xn = norm(X) (prenorm), V = SiLU(Xn Wv + bv),
+      X' = SiLU(EMA(Xn) + omega Xn), EMA by explicit kernel sums and a
+      Toeplitz product (two-sided: lag 0 counted by both halves),
+      [u | z | r | hx] = X' Wmx + b, Q/K = kappa Z + mu (Z = SiLU(z)),
+      A = softmax(Q K^T / sqrt(z) + b_rel) over the real keys of each chunk
+      (all keys when none is real) or laplace(Q K^T / n + b_rel) * keymask,
+      H = SiLU(hx + (A V * SiLU(r)) Wh + bh), out = X + sigmoid(u) (H - X),
+      Y = norm(out) (postnorm)."""
+    keys = ("ndim", "z_dim", "v_dim", "attn", "chunk", "bidirectional", "truncation", "max_positions", "dropout",
+            "norm", "prenorm", "norm_eps", "bn_momentum")
+    residual_inside = True
+
+    def __init__(self, kv, D, L):
+        self.D, self.L_max = D, L
+        self.N, self.z = int(kv.get("ndim", 16)), int(kv.get("z_dim", 64))
+        self.v = int(kv.get("v_dim", 2 * D))
+        self.attn = kv.get("attn", "softmax")
+        chunk = int(kv.get("chunk", -1))
+        self.chunk = chunk if chunk > 0 else -1
+        self.CH = 2 if as_bool(kv.get("bidirectional", "1"), "mixer.bidirectional") else 1
+        self.trunc = int(kv.get("truncation", 0))
+        self.M = self.chunk if self.chunk > 0 else int(kv.get("max_positions", L))
+        self.dropout = float(kv.get("dropout", 0))
+        self.prenorm = as_bool(kv.get("prenorm", "0"), "mixer.prenorm")
+        self.ncfg = NormConfig(kv.get("norm", "layer"), f32(kv.get("norm_eps", "1e-05")),
+                               f32(kv.get("bn_momentum", "0.1")))
+
+    def specs(self):
+        D, R, N, z, v = self.D, self.CH * self.D, self.N, self.z, self.v
+        return [("move.delta", (R, N, 1), True), ("move.alpha", (R, N, 1), True), ("move.beta", (R, N, 1), True),
+                ("move.gamma", (R, N), True), ("move.omega", (D,), True), ("v_proj.weight", (v, D), True),
+                ("v_proj.bias", (v,), True), ("mx_proj.weight", (2 * D + z + v, D), True),
+                ("mx_proj.bias", (2 * D + z + v,), True), ("h_proj.weight", (D, v), True), ("h_proj.bias", (D,), True),
+                ("gamma", (2, z), True), ("beta", (2, z), True), ("rel_pos_bias.rel_pos_bias", (2 * self.M - 1,), True)
+                ] + norm_specs(self.ncfg, D, "norm.norm.")
+
+    def dropouts(self):
+        return {"mixer.dropout": self.dropout}
+
+    def ema(self, p, xn, mask):
+        L, D = xn.shape[1], self.D
+        Lk = min(self.trunc, L) if self.trunc > 0 else L
+        P = torch.sigmoid(p["move.delta"][..., 0])
+        Q = 1 - P * torch.sigmoid(p["move.alpha"][..., 0])
+        coef = p["move.gamma"] * p["move.beta"][..., 0] * P / math.sqrt(self.N)
+        ls = torch.arange(L)
+        k = torch.einsum("rn,rnl->rl", coef, Q[..., None] ** ls) * (ls < Lk)
+        d = ls[:, None] - ls[None, :]  # lag t - s
+        T = torch.where(d >= 0, k[:D][:, d.clamp(min=0)], torch.zeros(()))
+        if self.CH == 2:
+            T = T + torch.where(d <= 0, k[D:][:, (-d).clamp(min=0)], torch.zeros(()))
+        return torch.einsum("hts,bsh->bth", T, xn * mask.double()[..., None])
+
+    def attention(self, p, q, k, v, mask):
+        Bs, L, _ = q.shape
+        C = self.chunk if 0 < self.chunk < L else L
+        K = L // C
+        q, k, v = q.reshape(Bs, K, C, -1), k.reshape(Bs, K, C, -1), v.reshape(Bs, K, C, -1)
+        m = mask.reshape(Bs, K, 1, C)
+        i = torch.arange(C)
+        bias = p["rel_pos_bias.rel_pos_bias"][self.M - 1 + i[None, :] - i[:, None]]
+        s = torch.einsum("bkid,bkjd->bkij", q, k)
+        if self.attn == "softmax":
+            real = m | ~m.any(-1, keepdim=True)
+            s = (s / math.sqrt(self.z) + bias).masked_fill(~real, -math.inf)
+            a = torch.softmax(s, -1)
+        else:
+            n = m.double().sum(-1, keepdim=True).clamp(min=1)
+            a = 0.5 * (1 + torch.erf((s / n + bias - 0.707107) / (0.282095 * math.sqrt(2.0)))) * m.double()
+        return torch.einsum("bkij,bkjd->bkid", a, v).reshape(Bs, L, -1)
+
+    def forward(self, p, x, mask, training, norm):
+        D, z, v = self.D, self.z, self.v
+        xn = norm(x) if self.prenorm else x
+        V = act(linear(xn, p["v_proj.weight"], p["v_proj.bias"]), "silu")
+        mx = act(self.ema(p, xn, mask) + p["move.omega"] * xn, "silu")
+        u, zz, r, hx = torch.split(linear(mx, p["mx_proj.weight"], p["mx_proj.bias"]), [D, z, v, D], -1)
+        Z = act(zz, "silu")
+        q, k = Z * p["gamma"][0] + p["beta"][0], Z * p["gamma"][1] + p["beta"][1]
+        O = self.attention(p, q, k, V, mask)
+        H = act(hx + linear(O * act(r, "silu"), p["h_proj.weight"], p["h_proj.bias"]), "silu")
+        out = x + torch.sigmoid(u) * (H - x)
+        return out if self.prenorm else norm(out)
+
+
 MIXERS = {"attention": AttentionMixer, "s4d": S4DMixer, "s4": S4Mixer, "s5": S5Mixer, "lru": LRUMixer,
-          "hyena": HyenaMixer}
+          "hyena": HyenaMixer, "mega": MegaMixer}
 
 
 # ---- the model ----------------------------------------------------------------------
@@ -563,7 +658,8 @@ class LraModel:
         sw = 2 * D if c.stage in ("glu", "full_glu") else D if c.stage in ("half_glu1", "half_glu2") else 0
         for i, mx in enumerate(self.mixers):
             pre = f"blocks.{i}."
-            out += norm_specs(c, D, pre + "norm1.")
+            if not getattr(mx, "residual_inside", False):
+                out += norm_specs(c, D, pre + "norm1.")
             out += [(pre + "mixer." + n, s, tr) for n, s, tr in mx.specs()]
             if sw:
                 out += [(pre + "stage.weight", (sw, D), True), (pre + "stage.bias", (sw,), True)]
@@ -659,10 +755,11 @@ class LraModel:
             x = x + p["pos_embedding"]
         return x
 
-    def norm(self, prefix, x, training):
-        if self.record is not None and training and self.cfg.norm == "batch":
-            self.record[prefix] = x.detach()
-        return norm_apply(self.cfg, self.p, prefix, x, training)
+    def norm(self, prefix, x, training, cfg=None):
+        cfg = cfg or self.cfg
+        if self.record is not None and training and cfg.norm == "batch":
+            self.record[prefix] = (x.detach(), cfg)
+        return norm_apply(cfg, self.p, prefix, x, training)
 
     def stage(self, p, pre, y):
         c = self.cfg
@@ -680,7 +777,10 @@ class LraModel:
         c, p, pre = self.cfg, self.p, f"blocks.{i}."
         mp = {n[len(pre) + 6:]: v for n, v in p.items() if n.startswith(pre + "mixer.")}
         mix = self.mixers[i]
-        if c.prenorm:
+        if getattr(mix, "residual_inside", False):  # the mixer is the whole first sub-block (MEGA)
+            x1 = mix.forward(mp, x, mask, training,
+                             lambda h: self.norm(pre + "mixer.norm.norm.", h, training, mix.ncfg))
+        elif c.prenorm:
             x1 = x + self.stage(p, pre, mix.forward(mp, self.norm(pre + "norm1.", x, training), mask, training))
         else:
             x1 = self.norm(pre + "norm1.", x + self.stage(p, pre, mix.forward(mp, x, mask, training)), training)
@@ -754,16 +854,16 @@ class LraModel:
     def running_stats(self, tokens, lengths):
         """BatchNorm: name -> the running statistics after one lra training
         forward on this batch, starting from the loaded ones."""
-        if self.cfg.norm != "batch":
+        if self.cfg.norm != "batch" and all(getattr(m, "ncfg", self.cfg).norm != "batch" for m in self.mixers):
             return {}
         self.record = {}
         with torch.no_grad():
             self.features(tokens, lengths, training=True)
         seen, self.record = self.record, None
         out = {}
-        for prefix, x in seen.items():
+        for prefix, (x, cfg) in seen.items():
             # lra's LRU and S5 blocks keep Flax's biased running variance (models/config.c)
-            m, v = batchnorm_running_update(self.cfg, x, self.p[prefix + "running_mean"], self.p[prefix + "running_var"],
+            m, v = batchnorm_running_update(cfg, x, self.p[prefix + "running_mean"], self.p[prefix + "running_var"],
                                             unbiased=self.cfg.mixer not in ("lru", "s5"))
             out[prefix + "running_mean"], out[prefix + "running_var"] = m.numpy(), v.numpy()
         return out
