@@ -352,6 +352,19 @@ void cuda_s5_discretize_bwd(lra_backend *be, lra_real *dLambda_re, lra_real *dLa
                             const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
                             int bilinear, int clip);
 
+// cuda_mega.cu
+void cuda_ema_kernel_fwd(lra_backend *be, lra_real *K, const lra_real *delta, const lra_real *alpha,
+                         const lra_real *beta, const lra_real *gamma, int H, int N, int CH, int Lk, int L,
+                         lra_real scale);
+void cuda_ema_kernel_bwd(lra_backend *be, lra_real *ddelta, lra_real *dalpha, lra_real *dbeta, lra_real *dgamma,
+                         const lra_real *dK, const lra_real *delta, const lra_real *alpha, const lra_real *beta,
+                         const lra_real *gamma, int H, int N, int CH, int Lk, int L, lra_real scale);
+void cuda_mega_attn_fwd(lra_backend *be, lra_real *A, const lra_real *S, const lra_real *w, const uint8_t *mask,
+                        int B, int NK, int C, int M, lra_real scale, int kind);
+void cuda_mega_attn_bwd(lra_backend *be, lra_real *dS, lra_real *dw, const lra_real *dA, const lra_real *A,
+                        const lra_real *S, const lra_real *w, const uint8_t *mask, int B, int NK, int C, int M,
+                        lra_real scale, int kind);
+
 }  // extern "C"
 
 // ---- complex numbers in double on the device (interleaved (re, im) storage) ----
