@@ -328,6 +328,43 @@ void cuda_s4_kernel_bwd(lra_backend *be, lra_real *dinv_dt, lra_real *dA_real, l
                         const lra_real *A_real, const lra_real *A_imag, const lra_real *P, const lra_real *B,
                         const lra_real *C, int H, int S, int Nc, int CH, int Lk, int L, int dt_exp);
 
+// cuda_lru.cu
+void cuda_lru_params_fwd(lra_backend *be, lra_real *lambda, lra_real *Bw, lra_real *Cw, const lra_real *nu_log,
+                         const lra_real *theta_log, const lra_real *gamma_log, const lra_real *B_re,
+                         const lra_real *B_im, const lra_real *C_re, const lra_real *C_im, int N, int H, int CH);
+void cuda_lru_params_bwd(lra_backend *be, lra_real *dnu_log, lra_real *dtheta_log, lra_real *dgamma_log,
+                         lra_real *dB_re, lra_real *dB_im, lra_real *dC_re, lra_real *dC_im, const lra_real *dlambda,
+                         const lra_real *dBw, const lra_real *dCw, const lra_real *nu_log, const lra_real *theta_log,
+                         const lra_real *gamma_log, const lra_real *B_re, const lra_real *B_im, int N, int H, int CH);
+
+// cuda_dwconv.cu
+void cuda_dwconv_fwd(lra_backend *be, lra_real *y, const lra_real *x, const lra_real *w, const lra_real *bias,
+                     int B, int L, int C, int K);
+void cuda_dwconv_bwd(lra_backend *be, lra_real *dx, lra_real *dw, lra_real *dbias, const lra_real *dy,
+                     const lra_real *x, const lra_real *w, int B, int L, int C, int K);
+
+// cuda_s5.cu
+void cuda_s5_discretize_fwd(lra_backend *be, lra_real *abar, lra_real *bbar, const lra_real *Lambda_re,
+                            const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
+                            int bilinear, int clip);
+void cuda_s5_discretize_bwd(lra_backend *be, lra_real *dLambda_re, lra_real *dLambda_im, lra_real *dlog_step,
+                            lra_real *dB, const lra_real *dabar, const lra_real *dbbar, const lra_real *Lambda_re,
+                            const lra_real *Lambda_im, const lra_real *log_step, const lra_real *B, int Pc, int H,
+                            int bilinear, int clip);
+
+// cuda_mega.cu
+void cuda_ema_kernel_fwd(lra_backend *be, lra_real *K, const lra_real *delta, const lra_real *alpha,
+                         const lra_real *beta, const lra_real *gamma, int H, int N, int CH, int Lk, int L,
+                         lra_real scale);
+void cuda_ema_kernel_bwd(lra_backend *be, lra_real *ddelta, lra_real *dalpha, lra_real *dbeta, lra_real *dgamma,
+                         const lra_real *dK, const lra_real *delta, const lra_real *alpha, const lra_real *beta,
+                         const lra_real *gamma, int H, int N, int CH, int Lk, int L, lra_real scale);
+void cuda_mega_attn_fwd(lra_backend *be, lra_real *A, const lra_real *S, const lra_real *w, const uint8_t *mask,
+                        int B, int NK, int C, int M, lra_real scale, int kind);
+void cuda_mega_attn_bwd(lra_backend *be, lra_real *dS, lra_real *dw, const lra_real *dA, const lra_real *A,
+                        const lra_real *S, const lra_real *w, const uint8_t *mask, int B, int NK, int C, int M,
+                        lra_real scale, int kind);
+
 }  // extern "C"
 
 // ---- complex numbers in double on the device (interleaved (re, im) storage) ----
@@ -370,5 +407,10 @@ __device__ __forceinline__ cu_cd cd_exp(cu_cd z) {
     return cd(m * c, m * s);
 }
 __device__ __forceinline__ cu_cd cd_log(cu_cd z) { return cd(log(hypot(z.re, z.im)), atan2(z.im, z.re)); }
+// e^x - 1 without cancellation for small |x|: expm1(a) cos b - 2 sin^2(b/2) + i e^a sin b
+__device__ __forceinline__ cu_cd cu_cexpm1(cu_cd x) {
+    double s = sin(x.im / 2);
+    return cd(expm1(x.re) * cos(x.im) - 2 * s * s, exp(x.re) * sin(x.im));
+}
 
 #endif  // LRA_CUDA_CUH

@@ -74,6 +74,16 @@ static lra_backend cuda_table(void) {
     t.diag_ssm_step  = cuda_diag_ssm_step;
     t.s4_kernel_fwd  = cuda_s4_kernel_fwd;
     t.s4_kernel_bwd  = cuda_s4_kernel_bwd;
+    t.lru_params_fwd = cuda_lru_params_fwd;
+    t.lru_params_bwd = cuda_lru_params_bwd;
+    t.dwconv_fwd     = cuda_dwconv_fwd;
+    t.dwconv_bwd     = cuda_dwconv_bwd;
+    t.s5_discretize_fwd = cuda_s5_discretize_fwd;
+    t.s5_discretize_bwd = cuda_s5_discretize_bwd;
+    t.ema_kernel_fwd = cuda_ema_kernel_fwd;
+    t.ema_kernel_bwd = cuda_ema_kernel_bwd;
+    t.mega_attn_fwd  = cuda_mega_attn_fwd;
+    t.mega_attn_bwd  = cuda_mega_attn_bwd;
     return t;
 }
 

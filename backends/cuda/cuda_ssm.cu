@@ -9,12 +9,6 @@
 // summed over n.
 #include "cuda.cuh"
 
-// e^x - 1 without cancellation for small |x|: expm1(a) cos b - 2 sin^2(b/2) + i e^a sin b
-__device__ __forceinline__ cu_cd cu_cexpm1(cu_cd x) {
-    double s = sin(x.im / 2);
-    return cd(expm1(x.re) * cos(x.im) - 2 * s * s, exp(x.re) * sin(x.im));
-}
-
 __device__ __forceinline__ double cu_dt_of(double p, int dt_exp) { return dt_exp ? exp(p) : (p > 30 ? p : log1p(exp(p))); }
 __device__ __forceinline__ double cu_ddt_dp(double p, int dt_exp) { return dt_exp ? exp(p) : 1 / (1 + exp(-p)); }
 
