@@ -14,27 +14,7 @@
 //   dl/dlog_step = dt dl/ddt, dl/dLambda_re = Re grad Lambda (0 where clipped),
 //   dl/dLambda_im = Im grad Lambda.
 #include "cpu.h"
-
-#include <complex.h>
-#include <math.h>
-
-typedef double complex cplx;
-
-static cplx ld(const lra_real *p, int64_t i) { return (double)p[2 * i] + I * (double)p[2 * i + 1]; }
-static void st(lra_real *p, int64_t i, cplx v) {
-    p[2 * i] = (lra_real)creal(v);
-    p[2 * i + 1] = (lra_real)cimag(v);
-}
-static void acc(lra_real *p, int64_t i, cplx v) {
-    p[2 * i] += (lra_real)creal(v);
-    p[2 * i + 1] += (lra_real)cimag(v);
-}
-
-// e^x - 1 without cancellation for small |x|: expm1(a) cos b - 2 sin^2(b/2) + i e^a sin b.
-static cplx cexpm1(cplx x) {
-    double a = creal(x), b = cimag(x), s = sin(b / 2);
-    return expm1(a) * cos(b) - 2 * s * s + I * exp(a) * sin(b);
-}
+#include "cpu_cplx.h"
 
 #define S5_CLIP (-1e-4)  // clip_eigs: Re Lambda <= -1e-4
 

@@ -13,27 +13,7 @@
 //   A = -exp(A_real) - i A_imag: dl/dA_real = -exp(A_real) Re grad A, dl/dA_imag = -Im grad A
 //   dt = softplus(p): dl/dp = sigmoid(p) dl/ddt;  dt = exp(p): dl/dp = dt dl/ddt.
 #include "cpu.h"
-
-#include <complex.h>
-#include <math.h>
-
-typedef double complex cplx;
-
-static cplx ld(const lra_real *p, int64_t i) { return (double)p[2 * i] + I * (double)p[2 * i + 1]; }
-static void st(lra_real *p, int64_t i, cplx v) {
-    p[2 * i] = (lra_real)creal(v);
-    p[2 * i + 1] = (lra_real)cimag(v);
-}
-static void acc(lra_real *p, int64_t i, cplx v) {
-    p[2 * i] += (lra_real)creal(v);
-    p[2 * i + 1] += (lra_real)cimag(v);
-}
-
-// e^x - 1 without cancellation for small |x|: expm1(a) cos b - 2 sin^2(b/2) + i e^a sin b.
-static cplx cexpm1(cplx x) {
-    double a = creal(x), b = cimag(x), s = sin(b / 2);
-    return expm1(a) * cos(b) - 2 * s * s + I * exp(a) * sin(b);
-}
+#include "cpu_cplx.h"
 
 static double dt_of(double p, int dt_exp) { return dt_exp ? exp(p) : (p > 30 ? p : log1p(exp(p))); }
 static double ddt_dp(double p, int dt_exp) { return dt_exp ? exp(p) : 1 / (1 + exp(-p)); }
