@@ -375,13 +375,13 @@ int lra_train(const lra_run_spec *r, lra_model *m, const lra_dataset *ds, lra_tr
     int micro = t->batch / t->accum, B_max = micro > t->eval_batch ? micro : t->eval_batch;
     batcher b = { ds, r->task_info.n_inputs, r->task_info.seq_len, r->task_info.n_classes, NULL, NULL, NULL, NULL,
                   NULL, -1, r->seed, NULL, 0, 0 };
-    int64_t N = r->task_info.split_size[LRA_SPLIT_TRAIN], todo = t->steps - st->step;
+    int64_t N = r->task_info.split_size[LRA_SPLIT_TRAIN], remaining = t->steps - st->step;
     b.tok = malloc(sizeof(int32_t) * (size_t)B_max * (size_t)b.n_in * (size_t)b.L);
     b.len = malloc(sizeof(int32_t) * (size_t)B_max * (size_t)b.n_in);
     b.lab = malloc(sizeof(int32_t) * (size_t)B_max);
     b.logits = malloc(sizeof(lra_real) * (size_t)B_max * (size_t)b.K);
     b.perm = malloc(sizeof(int64_t) * (size_t)N);
-    double *ms = malloc(sizeof(double) * (size_t)(todo > 0 ? todo : 1));
+    double *ms = malloc(sizeof(double) * (size_t)(remaining > 0 ? remaining : 1));
     int rc = LRA_OK;
     if (!b.tok || !b.len || !b.lab || !b.logits || !b.perm || !ms) rc = lra_err_set(err, LRA_ENOMEM, "out of host memory");
     lra_backend *be = m->be;
