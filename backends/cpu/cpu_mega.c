@@ -115,13 +115,18 @@ static double laplace_df(double x) {
     return exp(-0.5 * z * z) / (LAP_SIGMA * sqrt(2.0 * M_PI));
 }
 
-// Real keys of block (b, k): sets m (C) to 0/1 and returns their count; a
-// block without mask has all C real.
-static int block_keys(uint8_t *m, const uint8_t *mask, int64_t blk, int C) {
+// Keys of block (b, k) that attention sees: sets m (C) to 0/1 and returns
+// their count; a block without mask has all C real, and softmax (kind 0)
+// over a block that is all padding sees every key.
+static int block_keys(uint8_t *m, const uint8_t *mask, int64_t blk, int C, int kind) {
     int n = 0;
     for (int j = 0; j < C; j++) {
         m[j] = mask ? mask[blk * C + j] != 0 : 1;
         n += m[j];
+    }
+    if (kind == 0 && n == 0) {  // softmax over an all-padding block: every key, as the unmasked formula
+        for (int j = 0; j < C; j++) m[j] = 1;
+        n = C;
     }
     return n;
 }
@@ -140,11 +145,7 @@ void cpu_mega_attn_fwd(lra_backend *be, lra_real *A, const lra_real *S, const lr
         for (int64_t t = 0; t < tasks; t++) {
             int64_t blk = t / nrb;
             int i0 = (int)(t % nrb) * MEGA_RB, i1 = i0 + MEGA_RB < C ? i0 + MEGA_RB : C;
-            int nv = block_keys(m, mask, blk, C);
-            if (kind == 0 && nv == 0) {
-                for (int j = 0; j < C; j++) m[j] = 1;
-                nv = C;
-            }
+            int nv = block_keys(m, mask, blk, C, kind);
             double inv_n = 1.0 / (nv > 0 ? nv : 1);
             for (int i = i0; i < i1; i++) {
                 const lra_real *Si = S + (blk * C + i) * C;
@@ -186,11 +187,7 @@ void cpu_mega_attn_bwd(lra_backend *be, lra_real *dS, lra_real *dw, const lra_re
         for (int64_t t = 0; t < tasks; t++) {
             int64_t blk = t / nrb;
             int i0 = (int)(t % nrb) * MEGA_RB, i1 = i0 + MEGA_RB < C ? i0 + MEGA_RB : C;
-            int nv = block_keys(m, mask, blk, C);
-            if (kind == 0 && nv == 0) {
-                for (int j = 0; j < C; j++) m[j] = 1;
-                nv = C;
-            }
+            int nv = block_keys(m, mask, blk, C, kind);
             double inv_n = 1.0 / (nv > 0 ? nv : 1);
             double *pt = part ? part + t * W + (C - 1) : NULL;  // pt[j - i]
             for (int i = i0; i < i1; i++) {
