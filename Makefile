@@ -123,6 +123,10 @@ BUILD_INFO  := $(CC) $(OPT)$(if $(filter 1,$(NO_OMP)),, -fopenmp)$(if $(USE_CUDA
 INFO_STAMP  := $(BUILD)/buildinfo.stamp
 $(shell echo '$(GIT_COMMIT) $(BUILD_INFO)' | cmp -s - $(INFO_STAMP) || echo '$(GIT_COMMIT) $(BUILD_INFO)' > $(INFO_STAMP))
 $(F32)/harness/buildinfo.o: $(INFO_STAMP)
+# The sigmoid family's loops vectorise only where gcc may assume that float
+# operations raise no trap it must keep (selects become blends, not branches);
+# rounding, NaN and Inf are unchanged (this is not -ffast-math).
+$(F32)/backends/cpu/cpu_activation.o: CFLAGS32 += -fno-trapping-math
 $(F32)/harness/buildinfo.o: CFLAGS32 += -DLRA_GIT_COMMIT='"$(GIT_COMMIT)"' -DLRA_BUILD_FLAGS='"$(BUILD_INFO)"'
 
 # V=1 shows the full commands

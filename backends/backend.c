@@ -8,6 +8,7 @@
 lra_backend *lra_backend_cpu_init(int n_threads, lra_err *err);
 #ifdef LRA_HAVE_CUDA
 lra_backend *lra_backend_cuda_init(int n_threads, lra_err *err);
+lra_backend *lra_backend_cuda_tf32_init(int n_threads, lra_err *err);
 #endif
 
 const char *const lra_act_names[LRA_ACT_COUNT] = {
@@ -37,6 +38,7 @@ static const lra_op_entry lra_ops[] = {
     LRA_OP(mul),
     LRA_OP(mul_cols),
     LRA_OP(mul_cols_bwd),
+    LRA_OP(mul_rows),
     LRA_OP(sum_rows),
     LRA_OP(sum),
     LRA_OP(sumsq),
@@ -137,10 +139,13 @@ static const lra_backend_entry lra_backends[] = {
     { "cpu", lra_backend_cpu_init, NULL },
 #ifdef LRA_HAVE_CUDA
     { "cuda", lra_backend_cuda_init, NULL },
+    { "cuda-tf32", lra_backend_cuda_tf32_init, NULL },  // GEMMs on TF32 tensor cores
 #else
-    { "cuda", NULL,
-      "this lra binary was built without CUDA (nvcc was not found, or NO_CUDA=1 was given); "
-      "rebuild with 'make CUDA=1' on a machine with the CUDA toolkit" },
+#define LRA_NO_CUDA_WHY                                                                       \
+    "this lra binary was built without CUDA (nvcc was not found, or NO_CUDA=1 was given); " \
+    "rebuild with 'make CUDA=1' on a machine with the CUDA toolkit"
+    { "cuda", NULL, LRA_NO_CUDA_WHY },
+    { "cuda-tf32", NULL, LRA_NO_CUDA_WHY },
 #endif
 };
 #define LRA_N_BACKENDS ((int)(sizeof lra_backends / sizeof lra_backends[0]))

@@ -112,6 +112,9 @@ struct lra_backend {
     void (*mul)(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
     // out (R, C) = inp (R, C) * v (C) broadcast over rows (D skip, gates, scales)
     void (*mul_cols)(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C);
+    // out (R, C) = inp (R, C) * v (R) broadcast over columns: row r scaled by
+    // v[r] (padding masks on (B L, H) activations); out may alias inp
+    void (*mul_rows)(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C);
     // dinp += dout * v; dv += sum_r dout * inp   (backward of mul_cols)
     void (*mul_cols_bwd)(lra_backend *be, lra_real *dinp, lra_real *dv, const lra_real *dout,
                          const lra_real *inp, const lra_real *v, int64_t R, int C);

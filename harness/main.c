@@ -92,18 +92,18 @@ static int cmd_demo(int argc, char **argv, lra_err *err) {
 
 static int cmd_backends(lra_err *err) {
     (void)err;
-    printf("%-6s %-10s %s\n", "name", "available", "device / reason");
+    printf("%-10s %-10s %s\n", "name", "available", "device / reason");
     for (int i = 0; i < lra_backend_count(); i++) {
         const char *name = lra_backend_name(i);
         lra_err e = {0};
         lra_backend *be = lra_backend_init(name, 0, &e);
         if (!be) {
-            printf("%-6s %-10s %s\n", name, "no", e.msg);
+            printf("%-10s %-10s %s\n", name, "no", e.msg);
             continue;
         }
         const char *missing[128];
         int n = lra_backend_missing(be, missing, 128);
-        printf("%-6s %-10s %s; %d of %d ops\n", name, "yes", be->device, lra_backend_op_count() - n,
+        printf("%-10s %-10s %s; %d of %d ops\n", name, "yes", be->device, lra_backend_op_count() - n,
                lra_backend_op_count());
         for (int j = 0; j < n && j < 128; j++) printf("         missing op: %s\n", missing[j]);
         lra_backend_free(be);

@@ -147,15 +147,6 @@ static int64_t lru_scratch_size(const lra_mixer *m, int B, int L) {
     return c.used;
 }
 
-// out (R, D) = inp (R, D) with row r scaled by maskf[r] (out may alias inp);
-// t: (R, D) temporary.
-static void mask_rows(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *maskf, int64_t R, int D,
-                      lra_real *t) {
-    be->permute_0213(be, t, inp, 1, R, D, 1);  // (D, R)
-    be->mul_cols(be, t, t, maskf, D, (int)R);
-    be->permute_0213(be, out, t, 1, D, R, 1);
-}
-
 // y (R, D) (=, or += when accumulate) = Re(C_c X) for direction c, X (R, N)c.
 static void lru_out(lra_backend *be, const lru_hp *hp, lra_real *y, const lra_real *X, const lra_real *Cw, int c,
                     int64_t R, int D, int accumulate) {
@@ -178,7 +169,7 @@ static int lru_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_
                        p[P_CIM], N, D, hp->CH);
     const lra_real *u = x;
     if (ctx->maskf) {
-        mask_rows(be, a.u, x, ctx->maskf, R, D, t.t1);
+        be->mul_rows(be, a.u, x, ctx->maskf, R, D);  // padded positions zeroed
         u = a.u;
     }
     be->gemm(be, 0, 1, (int)R, 2 * N, D, 1, u, D, 0, a.Bw, D, 0, 0, t.b, 2 * N, 0, 1);  // b = B_norm u
@@ -187,8 +178,7 @@ static int lru_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_
         be->scan_fwd(be, a.X + ch * nx, a.lam, t.b, NULL, B, L, N, flags);  // x_k = lambda x_{k-1} + b_k
         lru_out(be, hp, y, a.X + ch * nx, a.Cw, ch, R, D, ch);
     }
-    be->mul_cols(be, t.t1, u, p[P_D], R, D);
-    be->add(be, y, y, t.t1, R * D);
+    be->mul_cols_bwd(be, y, NULL, u, NULL, p[P_D], R, D);  // y += u D (the op's dinp += dout v)
     return LRA_OK;
 }
 
@@ -204,8 +194,9 @@ static int lru_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const lr
     lru_tmp t = lru_carve_tmp(m, &cs, B, L);
     lra_real *const *p = m->p, *const *g = m->g;
     const lra_real *u = ctx->maskf ? a.u : x;
-    lra_real *du = t.t2, *db = t.b;
-    be->zero(be, du, (size_t)(R * D) * sizeof(lra_real));
+    // du: straight into dx, or into t2 when the padded rows must be zeroed first
+    lra_real *du = ctx->maskf ? t.t2 : dx, *db = t.b;
+    if (ctx->maskf) be->zero(be, du, (size_t)(R * D) * sizeof(lra_real));
     be->mul_cols_bwd(be, du, g[P_D], dy, u, p[P_D], R, D);  // d(D u): du = dy D, dD += sum dy u
     be->zero(be, db, (size_t)nx * sizeof(lra_real));
     be->zero(be, t.dlam, (size_t)N2 * sizeof(lra_real));
@@ -220,9 +211,9 @@ static int lru_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const lr
     be->gemm(be, 1, 0, N2, D, (int)R, 1, db, N2, 0, u, D, 0, 0, t.dBw, D, 0, 1);  // grad B_norm = db u^T
     be->gemm(be, 0, 0, (int)R, D, N2, 1, db, N2, 0, a.Bw, D, 0, 1, du, D, 0, 1);   // du += Re(B_norm^H db)
     if (ctx->maskf) {
-        mask_rows(be, du, du, ctx->maskf, R, D, t.t1);
+        be->mul_rows(be, du, du, ctx->maskf, R, D);
+        be->axpby(be, dx, 1, du, 1, R * D);
     }
-    be->axpby(be, dx, 1, du, 1, R * D);
     be->lru_params_bwd(be, g[P_NU], g[P_THETA], g[P_GAMMA], g[P_BRE], g[P_BIM], g[P_CRE], g[P_CIM], t.dlam, t.dBw,
                        t.dCw, p[P_NU], p[P_THETA], p[P_GAMMA], p[P_BRE], p[P_BIM], N, D, hp->CH);
     return LRA_OK;

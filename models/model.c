@@ -362,6 +362,8 @@ static int upload_batch(lra_model *m, const lra_batch *b, lra_err *err) {
         }
     if (!rc) {
         lra_backend *be = m->be;
+        m->padded = 0;
+        for (int64_t i = 0; i < n; i++) m->padded |= !mask[i];
         be->upload(be, m->tokens, tok, (size_t)n * sizeof *tok);
         be->upload(be, m->mask, mask, (size_t)n);
         be->upload(be, m->poolmask, pmask, (size_t)n);
@@ -380,9 +382,11 @@ static int upload_batch(lra_model *m, const lra_batch *b, lra_err *err) {
     return rc;
 }
 
+// A batch without padding passes no mask: multiplying by ones changes nothing,
+// and the mixers skip the masking passes.
 static lra_ctx model_ctx(const lra_model *m) {
     return (lra_ctx){ .be = m->be, .B = m->B * m->task.n_inputs, .L = m->L, .training = m->training,
-                      .seed = m->seed, .mask = m->mask, .maskf = m->maskf };
+                      .seed = m->seed, .mask = m->padded ? m->mask : NULL, .maskf = m->padded ? m->maskf : NULL };
 }
 
 static lra_ctx block_ctx(const lra_model *m, int i) {

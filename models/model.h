@@ -126,6 +126,7 @@ typedef struct {
     int32_t  *tokens, *labels;   // backend copies
     uint8_t  *mask, *poolmask;   // (Bs, L)
     lra_real *maskf, *poolmaskf, *xin;
+    int       padded;             // the batch has a padding position: mixers get the masks
     int       B, training;       // of the last forward
     uint64_t  seed;
     int       have_labels;

@@ -208,8 +208,8 @@ static void s5_init(const lra_mixer *m, lra_real *const *host, uint64_t seed) {
 // Saved by forward: abar (Pc)c, bbar (H, Pc)c, the masked input u (B, L, H)
 // (only with a mask), the states xc (B, L, Pc)c per direction.
 typedef struct { lra_real *abar, *bbar, *u, *xf, *xb; } s5_acts;
-// Temporaries: b / d xc (B, L, Pc)c, d b (B, L, Pc)c, th and th2 (B, L, H), dabar, dbbar, ones (H).
-typedef struct { lra_real *t1, *t2, *th, *th2, *dabar, *dbbar, *ones; } s5_tmp;
+// Temporaries: b / d xc (B, L, Pc)c, d b (B, L, Pc)c, th (B, L, H), dabar, dbbar.
+typedef struct { lra_real *t1, *t2, *th, *dabar, *dbbar; } s5_tmp;
 
 static s5_acts s5_carve_acts(const lra_mixer *m, lra_carve *c, int B, int L, int masked) {
     const s5_hp *hp = m->hp;
@@ -230,10 +230,8 @@ static s5_tmp s5_carve_tmp(const lra_mixer *m, lra_carve *c, int B, int L) {
     t.t1 = lra_carve_take(c, nx);
     t.t2 = lra_carve_take(c, nx);
     t.th = lra_carve_take(c, (int64_t)B * L * m->D);
-    t.th2 = lra_carve_take(c, (int64_t)B * L * m->D);
     t.dabar = lra_carve_take(c, 2 * (int64_t)hp->Pc);
     t.dbbar = lra_carve_take(c, 2 * (int64_t)m->D * hp->Pc);
-    t.ones = lra_carve_take(c, m->D);
     return t;
 }
 
@@ -262,16 +260,6 @@ static lra_real *s5_c(const lra_mixer *m, lra_real *const *p, int dir, int *ld) 
 
 static lra_real s5_out_scale(const s5_hp *hp) { return hp->conj_sym ? 2 : 1; }
 
-// out (B L, H) = in with the padded rows zeroed: out = in * (mask 1^T), the
-// outer product by a K = 1 GEMM into th. ones: H reals.
-static void s5_mask_rows(lra_backend *be, const lra_ctx *ctx, lra_real *out, const lra_real *in, lra_real *th,
-                         lra_real *ones, int H) {
-    int R = ctx->B * ctx->L;
-    be->fill(be, ones, 1, H);
-    be->gemm(be, 0, 0, R, H, 1, 1, ctx->maskf, 1, 0, ones, H, 0, 0, th, H, 0, 1);
-    be->mul(be, out, in, th, (int64_t)R * H);
-}
-
 static void s5_discretize(const lra_mixer *m, lra_backend *be, lra_real *abar, lra_real *bbar) {
     const s5_hp *hp = m->hp;
     lra_real *const *p = m->p;
@@ -289,7 +277,7 @@ static int s5_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_r
     s5_discretize(m, be, a.abar, a.bbar);
     const lra_real *u = x;
     if (ctx->maskf) {
-        s5_mask_rows(be, ctx, a.u, x, t.th, t.ones, H);
+        be->mul_rows(be, a.u, x, ctx->maskf, R, H);  // padded positions zeroed
         u = a.u;
     }
     // b (R, 2 Pc) = u (R, H) bbar (H, 2 Pc); xc = scan(abar, b) per direction
@@ -305,8 +293,7 @@ static int s5_forward(lra_mixer *m, const lra_ctx *ctx, lra_real *y, const lra_r
         C = s5_c(m, m->p, 1, &ld);
         be->gemm(be, 0, 1, R, H, N2, s, a.xb, N2, 0, C, ld, 0, 1, y, H, 0, 1);
     }
-    be->mul_cols(be, t.th, u, m->p[P_D], R, H);
-    be->add(be, y, y, t.th, (int64_t)R * H);
+    be->mul_cols_bwd(be, y, NULL, u, NULL, m->p[P_D], R, H);  // y += u D (the op's dinp += dout v)
     return LRA_OK;
 }
 
@@ -338,17 +325,21 @@ static int s5_backward(lra_mixer *m, const lra_ctx *ctx, lra_real *dx, const lra
     s5_tmp t = s5_carve_tmp(m, &cs, B, L);
     const lra_real *u = ctx->maskf ? a.u : x;
     lra_real *const *p = m->p, *const *g = m->g;
-    be->zero(be, t.th, (size_t)RH * sizeof(lra_real));
-    be->mul_cols_bwd(be, t.th, g[P_D], dy, u, p[P_D], R, H);  // d(D u)
+    // du: straight into dx, or into th when the padded rows must be zeroed first
+    lra_real *du = ctx->maskf ? t.th : dx;
+    if (ctx->maskf) be->zero(be, t.th, (size_t)RH * sizeof(lra_real));
+    be->mul_cols_bwd(be, du, g[P_D], dy, u, p[P_D], R, H);  // d(D u)
     be->zero(be, t.t2, (size_t)R * N2 * sizeof(lra_real));
     be->zero(be, t.dabar, (size_t)N2 * sizeof(lra_real));
     s5_dir_bwd(m, ctx, &a, &t, dy, 0);
     if (hp->bidir) s5_dir_bwd(m, ctx, &a, &t, dy, 1);
     // b = u bbar: dbbar = u^T db, du += db bbar^T
     be->gemm(be, 1, 0, H, N2, R, 1, u, H, 0, t.t2, N2, 0, 0, t.dbbar, N2, 0, 1);
-    be->gemm(be, 0, 1, R, H, N2, 1, t.t2, N2, 0, a.bbar, N2, 0, 1, t.th, H, 0, 1);
-    if (ctx->maskf) s5_mask_rows(be, ctx, t.th, t.th, t.th2, t.ones, H);
-    be->axpby(be, dx, 1, t.th, 1, RH);
+    be->gemm(be, 0, 1, R, H, N2, 1, t.t2, N2, 0, a.bbar, N2, 0, 1, du, H, 0, 1);
+    if (ctx->maskf) {
+        be->mul_rows(be, t.th, t.th, ctx->maskf, R, H);
+        be->axpby(be, dx, 1, t.th, 1, RH);
+    }
     be->s5_discretize_bwd(be, g[P_LRE], g[P_LIM], g[P_STEP], g[P_B], t.dabar, t.dbbar, p[P_LRE], p[P_LIM], p[P_STEP],
                           p[P_B], hp->Pc, H, hp->bilinear, hp->clip);
     return LRA_OK;

@@ -118,6 +118,11 @@ int t_gradcheck_at(const char *file, int line, const char *what, t_loss_fn loss,
 
 int t_gradcheck_step_at(const char *file, int line, const char *what, t_loss_fn loss, void *ctx, lra_real *x,
                         int64_t n, const lra_real *analytic, double tol, double step) {
+    return t_gradcheck_noise_at(file, line, what, loss, ctx, x, n, analytic, tol, step, 0);
+}
+
+int t_gradcheck_noise_at(const char *file, int line, const char *what, t_loss_fn loss, void *ctx, lra_real *x,
+                         int64_t n, const lra_real *analytic, double tol, double step, double noise) {
     if (n <= 0) return 1;
     double amax = 0;
     for (int64_t i = 0; i < n; i++)
@@ -143,7 +148,7 @@ int t_gradcheck_step_at(const char *file, int line, const char *what, t_loss_fn 
         x[i] = x0;
         double fd = (lp - lm) / (hp + hm);
         double a = (double)analytic[i];
-        double err = fabs(a - fd) / fmax(fabs(a) + fabs(fd), fmax(1e-3 * amax, 1e-12));
+        double err = fabs(a - fd) / fmax(fmax(fabs(a) + fabs(fd), noise / tol), fmax(1e-3 * amax, 1e-12));
         if (!(err <= worst)) { worst = isnan(err) ? INFINITY : err; wi = i; wa = a; wn = fd; }
     }
     loss(ctx);  // leave the forward outputs as they were

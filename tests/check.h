@@ -67,6 +67,11 @@ int t_gradcheck_at(const char *file, int line, const char *what, t_loss_fn loss,
 // layers whose loss carries large terms that do not depend on x).
 int t_gradcheck_step_at(const char *file, int line, const char *what, t_loss_fn loss, void *ctx,
                         lra_real *x, int64_t n, const lra_real *analytic, double tol, double step);
+// The same with an absolute noise level of the difference quotients (float
+// losses): the error's denominator is at least noise / tol, so that
+// |a - fd| <= noise always passes.
+int t_gradcheck_noise_at(const char *file, int line, const char *what, t_loss_fn loss, void *ctx,
+                         lra_real *x, int64_t n, const lra_real *analytic, double tol, double step, double noise);
 
 // The OpenMP thread count of the process (1 without OpenMP), and setting it,
 // for thread-invariance checks.

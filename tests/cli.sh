@@ -18,7 +18,7 @@ check() {  # check NAME EXPECTED_RC PATTERN -- command...
 check help 0 'usage: lra' -- "$LRA" --help
 check unknown_command 2 "unknown command 'frobnicate'" -- "$LRA" frobnicate
 check backends 0 'cpu +yes' -- "$LRA" backends
-check unknown_backend 1 "unknown backend 'tpu' \(known: cpu, cuda\)" -- "$LRA" demo --backend tpu
+check unknown_backend 1 "unknown backend 'tpu' \(known: cpu, cuda, cuda-tf32\)" -- "$LRA" demo --backend tpu
 # without a GPU (or without CUDA in the build) the cuda backend is refused with the reason
 if ! "$LRA" backends | grep -qE '^cuda +yes'; then
     check cuda_refused 1 "backend 'cuda'( is unavailable: this lra binary was built without CUDA|: no CUDA device available)" \

@@ -37,7 +37,7 @@ static void test_rng(void) {
 static void test_registry(void) {
     lra_err e = {0};
     T_CHECK(lra_backend_init("tpu", 1, &e) == NULL, "unknown backend refused");
-    T_CHECK(strstr(e.msg, "unknown backend 'tpu' (known: cpu, cuda)") != NULL, "message: %s", e.msg);
+    T_CHECK(strstr(e.msg, "unknown backend 'tpu' (known: cpu, cuda, cuda-tf32)") != NULL, "message: %s", e.msg);
     T_CHECK(lra_backend_available("cpu"), "cpu is always built");
     lra_backend *be = t_backend();
     T_CHECK(strcmp(be->name, "cpu") == 0 && be->api_version == LRA_BACKEND_API_VERSION, "table");
@@ -58,6 +58,8 @@ static void test_registry(void) {
     if (!lra_backend_available("cuda")) {
         T_CHECK(lra_backend_init("cuda", 0, &e) == NULL && e.code == LRA_EUNSUPPORTED, "cuda refused");
         T_CHECK(strstr(e.msg, "built without CUDA") != NULL, "says why: %s", e.msg);
+        T_CHECK(lra_backend_init("cuda-tf32", 0, &e) == NULL && strstr(e.msg, "built without CUDA") != NULL,
+                "cuda-tf32 refused: %s", e.msg);
     }
 }
 

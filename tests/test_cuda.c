@@ -33,28 +33,42 @@
 
 // ---- the backend under test -------------------------------------------------------
 
-static lra_backend *t_gpu_be;
-static int          t_gpu_tried;
-static lra_err      t_gpu_err;
-static char         t_gpu_why[600];
+// A backend created on first use: be, or NULL with the reason in err and why.
+typedef struct {
+    lra_backend *be;
+    int          tried;
+    lra_err      err;
+    char         why[600];
+} lazy_backend;
 
-static void t_gpu_release(void) {
-    lra_backend_free(t_gpu_be);
-    t_gpu_be = NULL;
+static lazy_backend t_gpu_lb, t_tf32_lb;  // "cuda" (or its stand-in), "cuda-tf32"
+
+static void lazy_release(void) {
+    lra_backend_free(t_tf32_lb.be);
+    lra_backend_free(t_gpu_lb.be);
+    t_tf32_lb.be = t_gpu_lb.be = NULL;
+}
+
+// name NULL: the backend is unavailable for the reason in why_not
+static lra_backend *lazy_open(lazy_backend *lb, const char *name, const char *why_not) {
+    static int registered;
+    if (!lb->tried) {
+        lb->tried = 1;
+        if (name) lb->be = lra_backend_init(name, 0, &lb->err);
+        if (lb->be && !registered) registered = !atexit(lazy_release);
+        if (!lb->be) snprintf(lb->why, sizeof lb->why, "%s", name ? lb->err.msg : why_not);
+    }
+    return lb->be;
 }
 
 // The CUDA backend (or its stand-in), created on first use; NULL when
 // unavailable, with the reason in t_gpu_why.
 static lra_backend *t_gpu(void) {
-    if (!t_gpu_tried) {
-        t_gpu_tried = 1;
-        const char *as = getenv("LRA_TEST_CUDA_AS");
-        t_gpu_be = lra_backend_init(as && *as ? as : "cuda", 0, &t_gpu_err);
-        if (t_gpu_be) atexit(t_gpu_release);
-        else snprintf(t_gpu_why, sizeof t_gpu_why, "%s", t_gpu_err.msg);
-    }
-    return t_gpu_be;
+    const char *as = getenv("LRA_TEST_CUDA_AS");
+    return lazy_open(&t_gpu_lb, as && *as ? as : "cuda", NULL);
 }
+#define t_gpu_why t_gpu_lb.why
+#define t_gpu_err t_gpu_lb.err
 
 // Skips the case unless both backends have `op`.
 #define NEED(op)                                                   \
@@ -667,18 +681,31 @@ typedef struct { int64_t R; int C; } shape2;
 static const shape2 rc_shapes[] = { { 1, 1 }, { 13, 7 }, { 1000, 33 }, { 3, 5000 }, { 70001, 3 }, { 2, 1 } };
 #define N_RC ((int)(sizeof rc_shapes / sizeof rc_shapes[0]))
 
-static void op_mul_cols(void) {
-    NEED(mul_cols);
+typedef void (*bcast_fn)(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C);
+
+// out (R, C) = inp scaled along the columns (v of C: mul_cols) or the rows (v of R: mul_rows)
+static void check_bcast(const char *name, bcast_fn fc, bcast_fn fg, int by_row, uint64_t seed) {
     lra_backend *c = t_backend(), *g = t_gpu();
     for (int s = 0; s < N_RC; s++) {
         int64_t R = rc_shapes[s].R, n = R * rc_shapes[s].C;
         int C = rc_shapes[s].C;
-        pair inp = in_rand(n, 60 + s, -2, 2, "inp"), v = in_rand(C, 70 + s, -2, 2, "v"), out = out_nan(n, "out");
-        c->mul_cols(c, out.h, inp.h, v.h, R, C);
-        g->mul_cols(g, out.d, inp.d, v.d, R, C);
-        cmp_pair(tag("mul_cols R=%lld C=%d", (long long)R, C), out, TOL);
+        pair inp = in_rand(n, seed + s, -2, 2, "inp"), v = in_rand(by_row ? R : C, seed + 10 + s, -2, 2, "v");
+        pair out = out_nan(n, "out");
+        fc(c, out.h, inp.h, v.h, R, C);
+        fg(g, out.d, inp.d, v.d, R, C);
+        cmp_pair(tag("%s R=%lld C=%d", name, (long long)R, C), out, TOL);
         d_done();
     }
+}
+
+static void op_mul_cols(void) {
+    NEED(mul_cols);
+    check_bcast("mul_cols", t_backend()->mul_cols, t_gpu()->mul_cols, 0, 60);
+}
+
+static void op_mul_rows(void) {
+    NEED(mul_rows);
+    check_bcast("mul_rows", t_backend()->mul_rows, t_gpu()->mul_rows, 1, 80);
 }
 
 static void op_mul_cols_bwd(void) {
@@ -763,9 +790,9 @@ static void op_permute_0213(void) {
 
 // ---- dense -------------------------------------------------------------------------------
 
-static void op_gemm(void) {
-    NEED(gemm);
-    lra_backend *c = t_backend(), *g = t_gpu();
+// The GEMM cases on g (the "cuda" backend, or "cuda-tf32" with TF32_TOL).
+static void gemm_parity(lra_backend *g, double tol) {
+    lra_backend *c = t_backend();
     // pad: extra columns of lda/ldb/ldc; gap: extra values between batch
     // items (-1: stride 0, the same A or B for every item)
     static const struct {
@@ -808,9 +835,73 @@ static void op_gemm(void) {
         c->gemm(c, tA, tB, M, N, K, al, A.h, lda, sA, B.h, ldb, sB, be, C.h, ldc, sC, batch);
         g->gemm(g, tA, tB, M, N, K, al, A.d, lda, sA, B.d, ldb, sB, be, C.d, ldc, sC, batch);
         // the whole buffer: the padding of C must be left alone
-        cmp_pair(tag("gemm tA=%d tB=%d M=%d N=%d K=%d batch=%d", tA, tB, M, N, K, batch), C, TOL);
+        cmp_pair(tag("gemm %s tA=%d tB=%d M=%d N=%d K=%d batch=%d", g->name, tA, tB, M, N, K, batch), C, tol);
         d_done();
     }
+}
+
+static void op_gemm(void) {
+    NEED(gemm);
+    gemm_parity(t_gpu(), TOL);
+}
+
+// ---- TF32 ---------------------------------------------------------------------------------------
+// "cuda-tf32" lets cuBLAS round GEMM inputs to TF32 (a 10-bit mantissa: unit
+// round-off 2^-11 = 4.9e-4) and accumulate in FP32. A product then carries up
+// to ~1e-3 relative error and a K-term dot product about sqrt(K) 2.5e-4 of
+// the largest |a||b| sum; against the largest |C| the GEMM cases stay under
+// TF32_TOL = 2e-3. Whole models on it: losses over the short training run
+// within TF32_TRAIN_TOL = 2e-2 of the CPU's (relative, floor 1).
+#define TF32_TOL       2e-3
+#define TF32_TRAIN_TOL 2e-2
+
+// The "cuda-tf32" backend, NULL (reason in t_tf32_why) where there is none,
+// or where the backend under test is a stand-in.
+static lra_backend *t_tf32(void) {
+    int real = t_gpu() && strcmp(t_gpu()->name, "cuda") == 0;
+    return lazy_open(&t_tf32_lb, real ? "cuda-tf32" : NULL,
+                     t_gpu() ? "the backend under test is a stand-in" : t_gpu_why);
+}
+#define t_tf32_why t_tf32_lb.why
+
+// md = largest |got - want|, mw = largest |want|
+static void max_abs_diff(const lra_real *got, const lra_real *want, int64_t n, double *md, double *mw) {
+    *md = *mw = 0;
+    for (int64_t i = 0; i < n; i++) {
+        *md = fmax(*md, fabs((double)got[i] - (double)want[i]));
+        *mw = fmax(*mw, fabs((double)want[i]));
+    }
+}
+
+// largest |d - want| over the largest |want|, d downloaded from the GPU
+static double rel_err(const lra_real *d, const lra_real *want, int64_t n) {
+    lra_real *got = xmalloc(RB(n));
+    t_gpu()->download(t_gpu(), got, d, RB(n));
+    double md, mw;
+    max_abs_diff(got, want, n, &md, &mw);
+    free(got);
+    return md / (mw > 0 ? mw : 1);
+}
+
+// The GEMM cases within TF32_TOL; then one 256 x 2048 x 256 product, whose
+// TF32 error must be well above the FP32 backend's (the tensor cores are in
+// use) and within TF32_TOL.
+static void test_tf32_gemm(void) {
+    lra_backend *t = t_tf32(), *c = t_backend(), *g = t_gpu();
+    if (!t) T_SKIP(t_tf32_why);
+    T_CHECK(strcmp(t->name, "cuda-tf32") == 0, "name %s", t->name);
+    gemm_parity(t, TF32_TOL);
+    const int M = 256, N = 256, K = 2048;
+    pair A = in_rand((int64_t)M * K, 201, -1, 1, "A"), B = in_rand((int64_t)K * N, 202, -1, 1, "B");
+    pair C32 = out_nan((int64_t)M * N, "C fp32"), Ct = out_nan((int64_t)M * N, "C tf32");
+    c->gemm(c, 0, 0, M, N, K, 1, A.h, K, 0, B.h, N, 0, 0, C32.h, N, 0, 1);
+    g->gemm(g, 0, 0, M, N, K, 1, A.d, K, 0, B.d, N, 0, 0, C32.d, N, 0, 1);
+    t->gemm(t, 0, 0, M, N, K, 1, A.d, K, 0, B.d, N, 0, 0, Ct.d, N, 0, 1);
+    double e32 = rel_err(C32.d, C32.h, (int64_t)M * N), et = rel_err(Ct.d, C32.h, (int64_t)M * N);
+    printf("    %dx%dx%d: fp32 error %.3g, tf32 error %.3g (relative to max |C|)\n", M, K, N, e32, et);
+    T_CHECK(et <= TF32_TOL, "tf32 error %.3g > %.3g", et, TF32_TOL);
+    T_CHECK(et > 8 * e32, "tf32 error %.3g is not above fp32's %.3g: TF32 is not in use", et, e32);
+    d_done();
 }
 
 static void op_bias_add(void) {
@@ -922,6 +1013,18 @@ static void op_scan_fwd(void) {
         cmp_pair(tag("scan_fwd B=%d L=%d N=%d flags %d x0 %d", B, L, N, fl, scan_cases[s].x0), x, SCAN_TOL);
         d_done();
     }
+    // b and x one float off an 8-byte boundary: the single-pass kernel reads
+    // float2 and must leave such pointers to the multi-pass path
+    for (int fl = 0; fl < 4; fl++) {
+        const int B = 2, L = 300, N = 40;
+        int64_t n = (int64_t)B * L * N, na = fl & LRA_SCAN_TIME_INVARIANT ? N : n;
+        pair a = in_from(h_polar(na, 330 + fl, 0.5, 0.99), 2 * na, "a");
+        pair b = in_rand(2 * n + 1, 340 + fl, -1, 1, "b"), x = out_rand(2 * n + 1, 350 + fl, -1, 1, "x");
+        c->scan_fwd(c, x.h + 1, a.h, b.h + 1, NULL, B, L, N, fl);
+        g->scan_fwd(g, x.d + 1, a.d, b.d + 1, NULL, B, L, N, fl);
+        cmp_pair(tag("scan_fwd unaligned b, x flags %d", fl), x, SCAN_TOL);
+        d_done();
+    }
 }
 
 // wall-clock seconds
@@ -934,7 +1037,8 @@ static double t_seconds(void) {
 // A long scan (B = 16, L = 16384, N = 64, 256 MiB per tensor) against the
 // CPU, in both directions and both kinds of a; the GPU's time is reported
 // as bandwidth over the bytes the recurrence must move (a, b read, x written:
-// 24 bytes per complex step when time varying, 16 when time invariant).
+// 24 bytes per complex step when time varying, 16 when time invariant), next
+// to what a device-to-device copy reaches on the same buffers.
 static void op_scan_large(void) {
     NEED(scan_fwd);
     lra_backend *c = t_backend(), *g = t_gpu();
@@ -951,7 +1055,14 @@ static void op_scan_large(void) {
         for (int r = 0; r < 5; r++) g->scan_fwd(g, x.d, a.d, b.d, NULL, B, L, N, fl);
         g->sync(g);
         double dt = (t_seconds() - t0) / 5, bytes = (double)n * (na == n ? 24 : 16);
-        printf("    scan_fwd B=%d L=%d N=%d flags %d: %.3f ms, %.0f GB/s\n", B, L, N, fl, dt * 1e3, bytes / dt / 1e9);
+        // the bound: a device copy of b into x (8 bytes per complex step read, 8 written)
+        t0 = t_seconds();
+        for (int r = 0; r < 5; r++) g->copy(g, x.d, b.d, RB(2 * n));
+        g->sync(g);
+        double copy_bw = 16.0 * (double)n / ((t_seconds() - t0) / 5);
+        printf("    scan_fwd B=%d L=%d N=%d flags %d: %.3f ms, %.0f GB/s (device copy %.0f GB/s: %.2fx the bound)\n", B,
+               L, N, fl, dt * 1e3, bytes / dt / 1e9, copy_bw / 1e9, copy_bw / (bytes / dt));
+        g->scan_fwd(g, x.d, a.d, b.d, NULL, B, L, N, fl);
         cmp_pair(tag("scan_fwd large flags %d", fl), x, SCAN_TOL);
         d_done();
     }
@@ -2008,10 +2119,10 @@ static int model_make(lra_model *m, const char *mixer, lra_backend *be) {
     return 1;
 }
 
-// A CPU and a GPU model of `mixer` with the CPU's parameters on both.
-static int model_pair(lra_model *c, lra_model *g, const char *mixer) {
+// A CPU model and one on gpu of `mixer` with the CPU's parameters on both.
+static int model_pair(lra_model *c, lra_model *g, const char *mixer, lra_backend *gpu) {
     if (!model_make(c, mixer, t_backend())) return 0;
-    if (!model_make(g, mixer, t_gpu())) {
+    if (!model_make(g, mixer, gpu)) {
         lra_model_free(c);
         return 0;
     }
@@ -2029,11 +2140,8 @@ static int model_pair(lra_model *c, lra_model *g, const char *mixer) {
 static void model_cmp(const char *what, const lra_real *d, const lra_real *want, int64_t n, double tol, int quiet) {
     lra_real *got = xmalloc(RB(n));
     t_gpu()->download(t_gpu(), got, d, RB(n));
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        md = fmax(md, fabs((double)got[i] - (double)want[i]));
-        mw = fmax(mw, fabs((double)want[i]));
-    }
+    double md, mw;
+    max_abs_diff(got, want, n, &md, &mw);
     if (!quiet) printf("    %s: max |gpu - cpu| %.3g, max |cpu| %.3g\n", what, md, mw);
     t_close_r(what, got, want, n, tol);
     free(got);
@@ -2043,7 +2151,7 @@ static void model_parity(const char *mixer) {
     if (!t_gpu()) T_SKIP(t_gpu_why);
     if (lra_backend_missing(t_gpu(), NULL, 0) > 0) T_SKIP("the cuda backend lacks ops");
     lra_model c, g;
-    if (!model_pair(&c, &g, mixer)) return;
+    if (!model_pair(&c, &g, mixer, t_gpu())) return;
     model_batch mb;
     model_batch_make(&mb, 11);
     lra_err err = { 0 };
@@ -2065,11 +2173,11 @@ static void model_parity(const char *mixer) {
     lra_model_free(&g);
 }
 
-static void model_train(const char *mixer) {
-    if (!t_gpu()) T_SKIP(t_gpu_why);
-    if (lra_backend_missing(t_gpu(), NULL, 0) > 0) T_SKIP("the cuda backend lacks ops");
+// 25 AdamW steps on the CPU and on gpu; every step's loss within tol.
+static void model_train_on(const char *mixer, lra_backend *gpu, double tol) {
+    if (lra_backend_missing(gpu, NULL, 0) > 0) T_SKIP("the cuda backend lacks ops");
     lra_model c, g;
-    if (!model_pair(&c, &g, mixer)) return;
+    if (!model_pair(&c, &g, mixer, gpu)) return;
     lra_optim_config o;
     lra_optim_defaults(&o);
     o.lr = 3e-3f;
@@ -2096,16 +2204,32 @@ static void model_train(const char *mixer) {
         }
         double d = fabs(loss[1] - loss[0]) / fmax(1.0, fabs(loss[0]));
         worst = fmax(worst, d);
-        T_CHECK(d <= TRAIN_TOL, "%s step %d: gpu loss %.9g, cpu loss %.9g", mixer, step, loss[1], loss[0]);
+        T_CHECK(d <= tol, "%s step %d: %s loss %.9g, cpu loss %.9g", mixer, step, gpu->name, loss[1], loss[0]);
         if (step < 4) first += loss[0] / 4;
         if (step >= TRAIN_STEPS - 4) last += loss[0] / 4;
     }
-    printf("    %s: loss %.4f -> %.4f over %d steps, largest relative gpu/cpu difference %.3g\n", mixer, first, last,
-           TRAIN_STEPS, worst);
+    printf("    %s on %s: loss %.4f -> %.4f over %d steps, largest relative gpu/cpu difference %.3g\n", mixer,
+           gpu->name, first, last, TRAIN_STEPS, worst);
     T_CHECK(last < first, "%s: the loss did not decrease (%.6g -> %.6g)", mixer, first, last);
 done:
     lra_model_free(&c);
     lra_model_free(&g);
+}
+
+static void model_train(const char *mixer) {
+    if (!t_gpu()) T_SKIP(t_gpu_why);
+    model_train_on(mixer, t_gpu(), TRAIN_TOL);
+}
+
+// Training on "cuda-tf32": attention (GEMM-heavy) and S5 (GEMMs around a scan).
+static void test_tf32_train_attention(void) {
+    if (!t_tf32()) T_SKIP(t_tf32_why);
+    model_train_on("attention", t_tf32(), TF32_TRAIN_TOL);
+}
+
+static void test_tf32_train_s5(void) {
+    if (!t_tf32()) T_SKIP(t_tf32_why);
+    model_train_on("s5", t_tf32(), TF32_TRAIN_TOL);
 }
 
 // One case function per registry slot (cases take no arguments); a registry
@@ -2242,8 +2366,8 @@ static const op_test op_tests[] = {
     OP(free_backend),    OP(alloc),           OP(free),          OP(zero),          OP(upload),
     OP(download),        OP(copy),            OP(sync),          OP(mem_stats),     OP(mem_reset_peak),
     OP(fill),            OP(axpby),           OP(add),           OP(mul),           OP(mul_cols),
-    OP(mul_cols_bwd),    OP(sum_rows),        OP(sum),           OP(sumsq),         OP(permute_0213),
-    OP(gemm),            OP(bias_add),        OP(fftconv_fwd),   OP(fftconv_bwd),   OP(scan_fwd),
+    OP(mul_cols_bwd),    OP(mul_rows),        OP(sum_rows),      OP(sum),           OP(sumsq),
+    OP(permute_0213),    OP(gemm),            OP(bias_add),        OP(fftconv_fwd),   OP(fftconv_bwd),   OP(scan_fwd),
     OP(scan_bwd),        OP(vandermonde_fwd), OP(vandermonde_bwd), OP(cexp),        OP(cexp_bwd),
     OP(cmul),            OP(cmul_bwd),        OP(attention_fwd), OP(attention_bwd), OP(layernorm_fwd),
     OP(layernorm_bwd),   OP(batchnorm_fwd),   OP(batchnorm_bwd), OP(scalenorm_fwd), OP(scalenorm_bwd),
@@ -2271,12 +2395,15 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--init-probe") == 0) return init_probe();
     int n_ops = lra_backend_op_count(), n = 0;
     int n_mix = lra_mixer_count();
-    t_case *cases = xmalloc(sizeof *cases * (size_t)(4 + n_ops + N_OP_TESTS + 2 * n_mix));
+    t_case *cases = xmalloc(sizeof *cases * (size_t)(8 + n_ops + N_OP_TESTS + 2 * n_mix));
     char **names = xmalloc(sizeof *names * (size_t)(n_ops + N_OP_TESTS + 2 * n_mix));
     int n_names = 0;
     cases[n++] = (t_case){ "cuda/init_message", test_init_message };
     cases[n++] = (t_case){ "cuda/memory_accounting", test_memory_accounting };
     cases[n++] = (t_case){ "cuda/scan_large", op_scan_large };
+    cases[n++] = (t_case){ "cuda/tf32/gemm", test_tf32_gemm };
+    cases[n++] = (t_case){ "cuda/tf32/train/attention", test_tf32_train_attention };
+    cases[n++] = (t_case){ "cuda/tf32/train/s5", test_tf32_train_s5 };
     for (int i = 0; i < n_ops; i++) {
         const char *op = lra_backend_op_name(i);
         void (*fn)(void) = op_untested;

@@ -1,4 +1,4 @@
-// test_elementwise.c: fill, axpby, add, mul, mul_cols (+ backward), sum_rows,
+// test_elementwise.c: fill, axpby, add, mul, mul_cols (+ backward), mul_rows, sum_rows,
 // sum, sumsq and permute_0213 (whose backward is the inverse permute).
 #include "check.h"
 
@@ -38,6 +38,28 @@ static void test_basic(void) {
     t_guard_ok(out, "out"); t_guard_ok(y, "y");
     free(want);
     t_guarded_free(a); t_guarded_free(b); t_guarded_free(y); t_guarded_free(out);
+}
+
+// out (R, C) = inp * v[r]: exact products, in place too; the padding mask of
+// the scan mixers (v of zeros and ones) among the cases.
+static void test_mul_rows(void) {
+    lra_backend *be = t_backend();
+    const int64_t R = 37;
+    const int C = 19;
+    int64_t n = R * C;
+    lra_real *x = t_guarded(n), *v = t_guarded(R), *y = t_guarded(n);
+    t_rand_fill(x, n, 11, -2, 2); t_rand_fill(v, R, 12, -2, 2);
+    v[3] = 0; v[4] = 1;
+    be->mul_rows(be, y, x, v, R, C);
+    double *want = malloc(sizeof(double) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) want[i] = (double)(lra_real)(x[i] * v[i / C]);
+    t_close("mul_rows", y, want, n, 0);
+    T_CHECK(y[3 * C] == 0 && y[4 * C + 5] == x[4 * C + 5], "mul_rows: a zero row and a unit row");
+    be->mul_rows(be, x, x, v, R, C);  // in place
+    t_close("mul_rows in place", x, want, n, 0);
+    t_guard_ok(x, "x"); t_guard_ok(v, "v"); t_guard_ok(y, "y");
+    free(want);
+    t_guarded_free(x); t_guarded_free(v); t_guarded_free(y);
 }
 
 typedef struct { int64_t R; int C; lra_real *x, *v, *y, *P; } mc_ctx;
@@ -146,6 +168,7 @@ static void test_permute(void) {
 static const t_case cases[] = {
     { "elementwise/basic", test_basic },
     { "elementwise/mul_cols", test_mul_cols },
+    { "elementwise/mul_rows", test_mul_rows },
     { "elementwise/sum_rows", test_sum_rows },
     { "elementwise/permute", test_permute },
     { "elementwise/reduction_threads", test_reduction_threads },

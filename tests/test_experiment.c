@@ -105,7 +105,7 @@ static void test_errors(void) {
                  "max_depth, max_args, seq_len, eos, data_dir)");
     expect_error(__LINE__, "", "@:1:1: the file is empty (expected a mapping of settings)");
     expect_error(__LINE__, "task: {name: listops}\nbackend: tpu\n",
-                 "@:2:10: backend: unknown value 'tpu' (choices: cpu, cuda)");
+                 "@:2:10: backend: unknown value 'tpu' (choices: cpu, cuda, cuda-tf32)");
     expect_error(__LINE__, "task: {name: listops}\nsweep:\n  model.bogus: [1, 2]\n",
                  "@:3:17: model.bogus: unknown parameter (known: mixer, n_layers, d_model, norm, norm_eps, bn_momentum, "
                  "prenorm, final_norm, stage, d_ffn, ffn_act, gelu, dropout, input_dropout, tie_dropout, pos, pool, "

@@ -78,6 +78,7 @@ void cpu_axpby(lra_backend *be, lra_real *y, lra_real alpha, const lra_real *x, 
 void cpu_add(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
 void cpu_mul(lra_backend *be, lra_real *out, const lra_real *a, const lra_real *b, int64_t n);
 void cpu_mul_cols(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C);
+void cpu_mul_rows(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C);
 void cpu_mul_cols_bwd(lra_backend *be, lra_real *dinp, lra_real *dv, const lra_real *dout,
                       const lra_real *inp, const lra_real *v, int64_t R, int C);
 void cpu_sum_rows(lra_backend *be, lra_real *out, const lra_real *inp, int64_t R, int C);

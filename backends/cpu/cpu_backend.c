@@ -24,6 +24,7 @@ static const lra_backend cpu_table = {
     .mul            = cpu_mul,
     .mul_cols       = cpu_mul_cols,
     .mul_cols_bwd   = cpu_mul_cols_bwd,
+    .mul_rows       = cpu_mul_rows,
     .sum_rows       = cpu_sum_rows,
     .sum            = cpu_sum,
     .sumsq          = cpu_sumsq,

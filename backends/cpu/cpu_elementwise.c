@@ -34,6 +34,15 @@ void cpu_mul_cols(lra_backend *be, lra_real *out, const lra_real *inp, const lra
         for (int c = 0; c < C; c++) out[r * C + c] = inp[r * C + c] * v[c];
 }
 
+void cpu_mul_rows(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+        lra_real s = v[r];
+        for (int c = 0; c < C; c++) out[r * C + c] = inp[r * C + c] * s;
+    }
+}
+
 // Reductions are summed in fixed blocks, each block in double by one thread,
 // then the block sums are added in block order: the result is bit-identical
 // for any thread count and schedule (training runs are reproducible).

@@ -31,6 +31,7 @@ static lra_backend cuda_table(void) {
     t.mul            = cuda_mul;
     t.mul_cols       = cuda_mul_cols;
     t.mul_cols_bwd   = cuda_mul_cols_bwd;
+    t.mul_rows       = cuda_mul_rows;
     t.sum_rows       = cuda_sum_rows;
     t.sum            = cuda_sum;
     t.sumsq          = cuda_sumsq;
@@ -107,8 +108,10 @@ static void cuda_release(lra_backend *be) {
     free(be);
 }
 
-extern "C" lra_backend *lra_backend_cuda_init(int n_threads, lra_err *err) {
-    (void)n_threads;  // GPU backends have no worker threads
+// "cuda": FP32 GEMMs. "cuda-tf32": cuBLAS may run the GEMMs on TF32 tensor
+// cores (inputs rounded to a 10-bit mantissa, FP32 accumulation: about 1e-3
+// relative error against FP32, test_cuda's TF32_TOL); every other op is the same.
+static lra_backend *cuda_init(int tf32, lra_err *err) {
     int count = 0, dev = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count <= 0) {
@@ -150,8 +153,8 @@ extern "C" lra_backend *lra_backend_cuda_init(int n_threads, lra_err *err) {
         cuda_release(be);
         return NULL;
     }
-    // plain FP32 GEMMs: TF32 would cost ~1e-3 relative error against the CPU
-    bs = cublasSetMathMode(ctx->blas, CUBLAS_DEFAULT_MATH);
+    if (tf32) be->name = "cuda-tf32";
+    bs = cublasSetMathMode(ctx->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
     if (bs != CUBLAS_STATUS_SUCCESS) {
         lra_err_set(err, LRA_EUNSUPPORTED, "backend 'cuda': cublasSetMathMode failed: %s", cublasGetStatusString(bs));
         cuda_release(be);
@@ -193,4 +196,14 @@ static void cuda_free_backend(lra_backend *be) {
     CU_CHECK(cudaFree(ctx->scratch));
     ctx->scratch = NULL;
     cuda_release(be);  // also frees blocks the caller never freed
+}
+
+extern "C" lra_backend *lra_backend_cuda_init(int n_threads, lra_err *err) {
+    (void)n_threads;  // GPU backends have no worker threads
+    return cuda_init(0, err);
+}
+
+extern "C" lra_backend *lra_backend_cuda_tf32_init(int n_threads, lra_err *err) {
+    (void)n_threads;
+    return cuda_init(1, err);
 }

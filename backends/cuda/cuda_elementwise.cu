@@ -52,6 +52,17 @@ __global__ static void cu_mul_cols_dinp_kernel(lra_real *dinp, const lra_real *d
     CU_FOR(i, n) dinp[i] += dout[i] * v[i % C];
 }
 
+// out (R, C) = inp (R, C) * v (R)
+__global__ static void cu_mul_rows_kernel(lra_real *out, const lra_real *inp, const lra_real *v, int64_t n, int C) {
+    CU_FOR(i, n) out[i] = inp[i] * v[i / C];
+}
+
+void cuda_mul_rows(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C) {
+    (void)be;
+    int64_t n = R * C;
+    if (n > 0) CU_LAUNCH(cu_mul_rows_kernel, cu_grid(n, CU_BLOCK), CU_BLOCK, out, inp, v, n, C);
+}
+
 void cuda_mul_cols(lra_backend *be, lra_real *out, const lra_real *inp, const lra_real *v, int64_t R, int C) {
     (void)be;
     int64_t n = R * C;
