@@ -26,3 +26,14 @@ void lra_assert_fail(const char *file, int line, const char *expr) {
     fprintf(stderr, "%s:%d: internal error: assertion failed: %s\n", file, line, expr);
     abort();
 }
+
+int lra_fft_good_size(int min_n) {
+    for (int n = min_n < 1 ? 1 : min_n;; n++) {
+        int r = n;
+        while (r % 2 == 0) r /= 2;
+        while (r % 3 == 0) r /= 3;
+        while (r % 5 == 0) r /= 5;
+        while (r % 7 == 0) r /= 7;
+        if (r == 1) return n;
+    }
+}

@@ -60,6 +60,10 @@ const char *lra_err_name(int code);
 void lra_assert_fail(const char *file, int line, const char *expr);
 #define LRA_ASSERT(x) do { if (!(x)) lra_assert_fail(__FILE__, __LINE__, #x); } while (0)
 
+// Smallest n >= min_n whose only prime factors are 2, 3, 5, 7: the FFT length
+// of the long convolutions, the same on every backend (fast for FFTW and cuFFT).
+int lra_fft_good_size(int min_n);
+
 // ----------------------------------------------------------------------------
 // counter-based random numbers: a value is a pure function of (seed, counter),
 // so any element of a dropout mask or of a data set can be regenerated on the

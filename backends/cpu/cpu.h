@@ -58,8 +58,6 @@ static inline int lra_omp_threads(void) {
 
 // Plans for size n from the cache (created on first use); NULL if the cache is full.
 const lra_fft_plans *lra_cpu_fft_plans(lra_backend *be, int n);
-// Smallest n >= min_n whose only prime factors are 2, 3, 5, 7 (fast FFTW sizes).
-int lra_fft_good_size(int min_n);
 void lra_cpu_fft_free(lra_cpu_ctx *ctx);
 
 // ---- cpu_memory.c / cpu_elementwise.c --------------------------------------

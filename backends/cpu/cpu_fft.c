@@ -8,17 +8,6 @@
 // only global of the CPU backend, forced by FFTW's design.
 static pthread_mutex_t lra_fftw_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int lra_fft_good_size(int min_n) {
-    for (int n = min_n < 1 ? 1 : min_n;; n++) {
-        int r = n;
-        while (r % 2 == 0) r /= 2;
-        while (r % 3 == 0) r /= 3;
-        while (r % 5 == 0) r /= 5;
-        while (r % 7 == 0) r /= 7;
-        if (r == 1) return n;
-    }
-}
-
 const lra_fft_plans *lra_cpu_fft_plans(lra_backend *be, int n) {
     lra_cpu_ctx *ctx = lra_cpu(be);
     const lra_fft_plans *found = NULL;

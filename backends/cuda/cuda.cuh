@@ -170,8 +170,6 @@ void lra_cuda_blocks_free(lra_cuda_ctx *ctx);
 // inverse C2R), unnormalised; aborts when cuFFT cannot make it.
 cufftHandle lra_cuda_fft_plan_get(lra_backend *be, int n, int batch, int inverse);
 void lra_cuda_fft_plans_free(lra_cuda_ctx *ctx);
-// Smallest n >= min_n whose only prime factors are 2, 3, 5, 7.
-int lra_cuda_fft_size(int min_n);
 
 // Carves consecutive 256-byte aligned pieces out of one scratch block.
 typedef struct {

@@ -2,7 +2,7 @@
 // the backend's cache of cuFFT plans.
 //
 // The layout and the algebra are those of backends/cpu/cpu_fftconv.c: every
-// row is zero-padded to n = lra_cuda_fft_size(2L) >= 2L and the kernel laid
+// row is zero-padded to n = lra_fft_good_size(2L) >= 2L and the kernel laid
 // out as a length-n circular filter kk,
 //   causal         kk = [k[0..L-1], 0 ...]
 //   bidirectional  kk = [k_fwd[0..L-1], 0 ..., k_bwd[L-1], ..., k_bwd[0]],
@@ -31,16 +31,6 @@ const char *lra_cufft_string(cufftResult r) {
     }
 }
 
-int lra_cuda_fft_size(int min_n) {
-    for (int n = min_n < 1 ? 1 : min_n;; n++) {
-        int r = n;
-        while (r % 2 == 0) r /= 2;
-        while (r % 3 == 0) r /= 3;
-        while (r % 5 == 0) r /= 5;
-        while (r % 7 == 0) r /= 7;
-        if (r == 1) return n;
-    }
-}
 
 // ---- plan cache ---------------------------------------------------------------------
 
@@ -204,7 +194,7 @@ void cuda_fftconv_fwd(lra_backend *be, lra_real *y, const lra_real *u, const lra
     if (B <= 0 || H <= 0 || L <= 0) return;
     LRA_ASSERT(mode == LRA_CONV_CAUSAL || mode == LRA_CONV_BIDIRECTIONAL);
     LRA_ASSERT(L <= (1 << 29));
-    const int n = lra_cuda_fft_size(2 * L), nc = n / 2 + 1, bidir = mode == LRA_CONV_BIDIRECTIONAL;
+    const int n = lra_fft_good_size(2 * L), nc = n / 2 + 1, bidir = mode == LRA_CONV_BIDIRECTIONAL;
     const int64_t rows = (int64_t)B * H;
     LRA_ASSERT(rows <= INT32_MAX);
     cufftHandle pk = lra_cuda_fft_plan_get(be, n, H, 0);
@@ -236,7 +226,7 @@ void cuda_fftconv_bwd(lra_backend *be, lra_real *du, lra_real *dk, const lra_rea
     if ((!du && !dk) || B <= 0 || H <= 0 || L <= 0) return;
     LRA_ASSERT(mode == LRA_CONV_CAUSAL || mode == LRA_CONV_BIDIRECTIONAL);
     LRA_ASSERT(L <= (1 << 29));
-    const int n = lra_cuda_fft_size(2 * L), nc = n / 2 + 1, bidir = mode == LRA_CONV_BIDIRECTIONAL;
+    const int n = lra_fft_good_size(2 * L), nc = n / 2 + 1, bidir = mode == LRA_CONV_BIDIRECTIONAL;
     const int64_t rows = (int64_t)B * H;
     LRA_ASSERT(rows <= INT32_MAX);
     cufftHandle pkf = lra_cuda_fft_plan_get(be, n, H, 0), pki = lra_cuda_fft_plan_get(be, n, H, 1);
